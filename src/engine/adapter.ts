@@ -1,0 +1,176 @@
+// The driver adapter the Wasm schema engine runs on: @prisma/adapter-pg, with
+// the three fixes the engine needs (see ../../../shared/design/offline-schema-engine.md):
+//  1. catalog columns of type "char" (oid 18) and name[] (oid 1003), which
+//     adapter-pg cannot map, are presented as text and text[];
+//  2. scripts run as ONE simple query, so plpgsql bodies are not split on `;`;
+//  3. the shadow database is created and connected to by us, by rewriting the
+//     URL's database name: adapter-pg's own connectToShadowDb() lets the
+//     connection string override the database and so points at the MAIN one.
+import { randomUUID } from 'node:crypto'
+
+import { PrismaPg } from '@prisma/adapter-pg'
+import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
+import pg from 'pg'
+
+const OID_REMAP = new Map<number, number>([
+  [18, 25], // "char" -> text
+  [1003, 1009], // name[] -> text[]
+])
+
+type Field = { dataTypeID: number }
+function remapFields<T>(result: T): T {
+  const results = Array.isArray(result) ? result : [result]
+  for (const r of results as Array<{ fields?: Field[] } | undefined>) {
+    for (const f of r?.fields ?? []) {
+      const to = OID_REMAP.get(f.dataTypeID)
+      if (to !== undefined) f.dataTypeID = to
+    }
+  }
+  return result
+}
+
+class CatalogSafeClient extends pg.Client {
+  // pg.Pool calls query() with a callback; adapter transactions call it without.
+  override query(...args: unknown[]): any {
+    const last = args[args.length - 1]
+    if (typeof last === 'function') {
+      args[args.length - 1] = (err: unknown, res: unknown) => (last as (e: unknown, r: unknown) => void)(err, err ? res : remapFields(res))
+      return (super.query as (...a: unknown[]) => unknown)(...args)
+    }
+    const out = (super.query as (...a: unknown[]) => unknown)(...args)
+    return out instanceof Promise ? out.then(remapFields) : out
+  }
+}
+
+export interface ConnectionTarget {
+  /** pg config for the database */
+  config: pg.PoolConfig
+  /** schema the engine works in (from ?schema=, default public) */
+  schema: string
+  /** the URL with its database replaced */
+  url: string
+}
+
+/** Parses a postgres URL the way Prisma reads it: `?schema=` picks the schema (via search_path). */
+export function connectionTarget(url: string): ConnectionTarget {
+  const u = new URL(url)
+  const schema = u.searchParams.get('schema') ?? 'public'
+  // Prisma-only parameters pg does not understand
+  for (const p of ['schema', 'connection_limit', 'pool_timeout', 'pgbouncer', 'statement_cache_size', 'socket_timeout']) u.searchParams.delete(p)
+  const config: pg.PoolConfig = {
+    connectionString: u.toString(),
+    options: `-c search_path="${schema.replace(/"/g, '""')}"`,
+    Client: CatalogSafeClient,
+    // one session, like the native engine: advisory lock and script share it
+    max: 1,
+  }
+  return { config, schema, url }
+}
+
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url)
+  u.pathname = `/${encodeURIComponent(database)}`
+  return u.toString()
+}
+
+export function databaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || 'postgres'
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}
+
+/** Runs one statement on a short-lived connection outside the engine's pool. */
+export async function adminQuery(url: string, sql: string): Promise<pg.QueryResult> {
+  const target = connectionTarget(url)
+  const client = new pg.Client({ connectionString: target.config.connectionString })
+  await client.connect()
+  try {
+    return await client.query(sql)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+export interface ScriptError {
+  error: Error & { position?: string; code?: string }
+  script: string
+}
+
+export interface EngineAdapter {
+  factory: SqlMigrationAwareDriverAdapterFactory
+  /** The last error a script (a migration) failed with, for P3018 reporting. */
+  lastScriptError(): ScriptError | undefined
+  /** Drops every shadow database this process created and has not dropped yet. */
+  cleanup(): Promise<void>
+}
+
+export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUrl?: string }): EngineAdapter {
+  let lastScriptError: ScriptError | undefined
+  const liveShadows = new Map<string, () => Promise<void>>()
+
+  async function open(url: string, onDispose?: () => Promise<void>): Promise<SqlDriverAdapter> {
+    const target = connectionTarget(url)
+    const pool = new pg.Pool(target.config)
+    const factory = new PrismaPg(pool, { schema: target.schema, disposeExternalPool: true })
+    const adapter = await factory.connect()
+    const onError = (adapter as unknown as { onError(e: unknown): never }).onError.bind(adapter)
+    adapter.executeScript = async (script: string) => {
+      try {
+        await pool.query(script)
+      } catch (error) {
+        lastScriptError = { error: error as ScriptError['error'], script }
+        onError(error)
+      }
+    }
+    if (onDispose) {
+      const dispose = adapter.dispose.bind(adapter)
+      adapter.dispose = async () => {
+        await dispose()
+        await onDispose()
+      }
+    }
+    return adapter
+  }
+
+  const factory: SqlMigrationAwareDriverAdapterFactory = {
+    provider: 'postgres',
+    adapterName: '@prisma/adapter-pg',
+    async connect() {
+      if (!datasource.url) throw new Error('No database URL: set `datasource.url` in prisma.config.ts or DATABASE_URL.')
+      return open(datasource.url)
+    },
+    async connectToShadowDb() {
+      if (datasource.shadowDatabaseUrl) return open(datasource.shadowDatabaseUrl)
+      if (!datasource.url) throw new Error('No database URL to create a shadow database next to.')
+      const main = datasource.url
+      const name = `prisma_migrate_shadow_db_${randomUUID()}`
+      await adminQuery(main, `CREATE DATABASE ${quoteIdent(name)}`)
+      let dropped = false
+      const drop = async () => {
+        if (dropped) return
+        dropped = true
+        liveShadows.delete(name)
+        await adminQuery(main, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`)
+      }
+      liveShadows.set(name, drop)
+      const shadowUrl = withDatabase(main, name)
+      // Refuse to hand the engine anything but the database we just created.
+      const check = await adminQuery(shadowUrl, 'SELECT current_database() AS db')
+      if (check.rows[0]?.db !== name) {
+        await drop()
+        throw new Error(`Shadow database connection reached \`${check.rows[0]?.db}\` instead of \`${name}\`; refusing to continue.`)
+      }
+      return open(shadowUrl, drop)
+    },
+  }
+
+  return {
+    factory,
+    lastScriptError: () => lastScriptError,
+    async cleanup() {
+      await Promise.allSettled([...liveShadows.values()].map((drop) => drop()))
+    },
+  }
+}

@@ -1,0 +1,234 @@
+// The unmodified Prisma CLI on our Wasm engine stand-in, against real
+// PostgreSQL: every command the foundation issue lists, and each trap from
+// shared/design/offline-schema-engine.md with a test that fails without its fix.
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+
+import { adminQuery, createTestDatabase, query, withDatabase, type TestDatabase } from './helpers/db.ts'
+import { ENGINE_BIN, run, tempProject, type TempProject } from './helpers/prisma.ts'
+
+const USER = `model User {
+  id    Int    @id @default(autoincrement())
+  email String @unique
+  posts Post[]
+}
+
+model Post {
+  id       Int    @id @default(autoincrement())
+  title    String
+  authorId Int
+  author   User   @relation(fields: [authorId], references: [id], onDelete: Cascade)
+}`
+
+const USER_WITH_NAME = USER.replace('email String @unique', 'email String @unique\n  name  String?')
+
+function migrationDirs(p: TempProject): string[] {
+  const dir = join(p.dir, 'prisma/migrations')
+  return existsSync(dir) ? readdirSync(dir).filter((d) => d !== 'migration_lock.toml').sort() : []
+}
+
+async function shadowDatabases(): Promise<string[]> {
+  const url = withDatabase(process.env.TEST_DATABASE_URL ?? (await createTestDatabase('probe')).url, 'postgres')
+  const rows = await query<{ datname: string }>(url, `SELECT datname FROM pg_database WHERE datname LIKE 'prisma_migrate_shadow_db_%'`)
+  return rows.map((r) => r.datname)
+}
+
+describe('Prisma CLI on the Wasm engine', { concurrency: false }, () => {
+  let db: TestDatabase
+  let p: TempProject
+  const fresh: string[] = []
+
+  before(async () => {
+    db = await createTestDatabase('engine')
+    p = tempProject(db.url, USER)
+  })
+  after(async () => {
+    p?.remove()
+    await db?.drop()
+    for (const name of fresh) await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+  })
+
+  test('validate, generate and version run with no engine download', async () => {
+    const v = await p.prisma(['validate'])
+    assert.equal(v.code, 0, v.stderr)
+    assert.match(v.stdout + v.stderr, /The schema at prisma\/schema.prisma is valid/)
+    const version = await p.prisma(['version'])
+    assert.equal(version.code, 0, version.stderr)
+    assert.match(version.stdout, /Schema Engine\s+: schema-engine-cli [0-9a-f]{40} \(wasm\)/)
+    const gen = await p.prisma(['generate', '--no-hints'])
+    assert.equal(gen.code, 0, gen.stderr)
+  })
+
+  test('migrate dev creates the missing database and applies the first migration', async () => {
+    const name = `${db.name}_new`
+    fresh.push(name)
+    const np = tempProject(withDatabase(db.url, name), USER)
+    try {
+      const r = await np.prisma(['migrate', 'dev', '--name', 'init'])
+      assert.equal(r.code, 0, r.stdout + r.stderr)
+      assert.match(r.stdout, new RegExp(`PostgreSQL database ${name} created at`))
+      assert.match(r.stdout, /Your database is now in sync with your schema\./)
+      const [dir] = migrationDirs(np)
+      assert.match(dir!, /^\d{14}_init$/)
+      const rows = await query(withDatabase(db.url, name), `SELECT migration_name, finished_at IS NOT NULL AS done FROM _prisma_migrations`)
+      assert.deepEqual(rows, [{ migration_name: dir, done: true }])
+      const tables = await query(withDatabase(db.url, name), `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)
+      assert.deepEqual(tables.map((t) => t.tablename), ['Post', 'User', '_prisma_migrations'])
+    } finally {
+      np.remove()
+    }
+  })
+
+  test('migrate dev --create-only writes the migration without applying it', async () => {
+    const r = await p.prisma(['migrate', 'dev', '--name', 'init', '--create-only'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    const [dir] = migrationDirs(p)
+    assert.match(readFileSync(join(p.dir, 'prisma/migrations', dir!, 'migration.sql'), 'utf8'), /CREATE TABLE "User"/)
+    const tables = await query(db.url, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = 'User'`)
+    assert.deepEqual(tables, [])
+  })
+
+  test('migrate status exits 1 while a migration is pending, 0 once deployed', async () => {
+    const pending = await p.prisma(['migrate', 'status'])
+    assert.equal(pending.code, 1)
+    assert.match(pending.stdout, /Following migration have not yet been applied:/)
+    const deploy = await p.prisma(['migrate', 'deploy'])
+    assert.equal(deploy.code, 0, deploy.stderr)
+    assert.match(deploy.stdout, /All migrations have been successfully applied\./)
+    const ok = await p.prisma(['migrate', 'status'])
+    assert.equal(ok.code, 0, ok.stderr)
+    assert.match(ok.stdout, /Database schema is up to date!/)
+  })
+
+  test('migrate dev keeps every row of the main database (the shadow database is a separate one)', async () => {
+    await query(db.url, `INSERT INTO "User"(email) VALUES ('a@x.io'), ('b@x.io'); INSERT INTO "Post"(title, "authorId") SELECT 'hello', id FROM "User"`)
+    p.writeSchema(USER_WITH_NAME)
+    const r = await p.prisma(['migrate', 'dev', '--name', 'add_name'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.equal(migrationDirs(p).length, 2)
+    const users = await query(db.url, `SELECT email, name FROM "User" ORDER BY email`)
+    assert.deepEqual(users, [
+      { email: 'a@x.io', name: null },
+      { email: 'b@x.io', name: null },
+    ])
+    assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM "Post"`), [{ n: 2 }])
+    assert.deepEqual(await shadowDatabases(), [], 'no shadow database is left behind')
+  })
+
+  test('migrate diff: --script to stdout, --output to a file, --exit-code', async () => {
+    const none = await p.prisma(['migrate', 'diff', '--from-migrations', 'prisma/migrations', '--to-schema', 'prisma/schema.prisma', '--exit-code'])
+    assert.equal(none.code, 0, none.stdout + none.stderr)
+    assert.match(none.stdout, /No difference detected\./)
+    const script = await p.prisma(['migrate', 'diff', '--from-empty', '--to-schema', 'prisma/schema.prisma', '--script'])
+    assert.equal(script.code, 0, script.stderr)
+    assert.match(script.stdout, /CREATE TABLE "User" \(/)
+    const out = join(p.dir, 'diff.sql')
+    const file = await p.prisma(['migrate', 'diff', '--from-empty', '--to-schema', 'prisma/schema.prisma', '--script', '--output', out])
+    assert.equal(file.code, 0, file.stderr)
+    assert.equal(readFileSync(out, 'utf8').trim(), script.stdout.trim())
+    const changed = await p.prisma(['migrate', 'diff', '--from-empty', '--to-schema', 'prisma/schema.prisma', '--exit-code'])
+    assert.equal(changed.code, 2)
+    assert.match(changed.stdout, /\[\+\] Added tables/)
+    assert.deepEqual(await shadowDatabases(), [])
+  })
+
+  test('a failed migration reports P3018 with the failing statement and changes nothing', async () => {
+    const dir = join(p.dir, 'prisma/migrations/99999999999999_broken')
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'migration.sql'), 'CREATE TABLE "Half" (id int);\n\nINSERT INTO "Nope" VALUES (1);\n')
+    const r = await p.prisma(['migrate', 'deploy'])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /Error: P3018/)
+    assert.match(r.stderr, /Migration name: 99999999999999_broken/)
+    assert.match(r.stderr, /Database error code: 42P01/)
+    assert.match(r.stderr, /Statement:\nINSERT INTO "Nope" VALUES \(1\);/)
+    assert.deepEqual(await query(db.url, `SELECT to_regclass('"Half"') AS t`), [{ t: null }])
+    const rows = await query(db.url, `SELECT finished_at IS NULL AS failed FROM _prisma_migrations WHERE migration_name = '99999999999999_broken'`)
+    assert.deepEqual(rows, [{ failed: true }])
+    const status = await p.prisma(['migrate', 'status'])
+    assert.equal(status.code, 1)
+    assert.match(status.stderr, /Following migration have failed:\n99999999999999_broken/)
+  })
+
+  test('migrate resolve --rolled-back and --applied update the history', async () => {
+    const rb = await p.prisma(['migrate', 'resolve', '--rolled-back', '99999999999999_broken'])
+    assert.equal(rb.code, 0, rb.stderr)
+    assert.match(rb.stdout, /Migration 99999999999999_broken marked as rolled back\./)
+    writeFileSync(join(p.dir, 'prisma/migrations/99999999999999_broken/migration.sql'), 'CREATE TABLE "Half" (id int);\n')
+    await query(db.url, 'CREATE TABLE "Half" (id int)')
+    const ap = await p.prisma(['migrate', 'resolve', '--applied', '99999999999999_broken'])
+    assert.equal(ap.code, 0, ap.stderr)
+    assert.match(ap.stdout, /Migration 99999999999999_broken marked as applied\./)
+    const rows = await query(db.url, `SELECT rolled_back_at IS NOT NULL AS rb, finished_at IS NOT NULL AS done FROM _prisma_migrations WHERE migration_name = '99999999999999_broken' ORDER BY started_at`)
+    assert.deepEqual(rows, [
+      { rb: true, done: false },
+      { rb: false, done: true },
+    ])
+  })
+
+  test('db execute runs a plpgsql body whole (not split on semicolons)', async () => {
+    const file = join(p.dir, 'fn.sql')
+    writeFileSync(file, `CREATE FUNCTION add_one(i int) RETURNS int LANGUAGE plpgsql AS $$ BEGIN i := i + 1; RETURN i; END; $$;\nCREATE TABLE "Extra" (id int);`)
+    const r = await p.prisma(['db', 'execute', '--file', file])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /Script executed successfully\./)
+    assert.deepEqual(await query(db.url, 'SELECT add_one(41) AS v'), [{ v: 42 }])
+    await query(db.url, 'DROP FUNCTION add_one(int); DROP TABLE "Extra"')
+  })
+
+  test('db pull introspects foreign keys (catalog "char" columns)', async () => {
+    const r = await p.prisma(['db', 'pull', '--print'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /author\s+User\s+@relation\(fields: \[authorId\], references: \[id\], onDelete: Cascade\)/)
+  })
+
+  test('db push syncs a schema without migrations', async () => {
+    const name = `${db.name}_push`
+    fresh.push(name)
+    await adminQuery(`CREATE DATABASE "${name}"`)
+    const r = await p.prisma(['db', 'push'], { DATABASE_URL: withDatabase(db.url, name) })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /Your database is now in sync with your Prisma schema\./)
+    const cols = await query(withDatabase(db.url, name), `SELECT column_name FROM information_schema.columns WHERE table_name = 'User' ORDER BY 1`)
+    assert.deepEqual(cols.map((c) => c.column_name), ['email', 'id', 'name'])
+  })
+
+  test('?schema= in the URL puts everything in that schema', async () => {
+    const url = `${db.url}?schema=app`
+    const r = await p.prisma(['migrate', 'deploy'], { DATABASE_URL: url })
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    const rows = await query(db.url, `SELECT tablename FROM pg_tables WHERE schemaname = 'app' ORDER BY 1`)
+    assert.deepEqual(rows.map((t) => t.tablename), ['Half', 'Post', 'User', '_prisma_migrations'])
+  })
+
+  test('migrate reset --force empties the database and re-applies the history', async () => {
+    const r = await p.prisma(['migrate', 'reset', '--force'])
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM "User"`), [{ n: 0 }])
+    assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL`), [{ n: 3 }])
+  })
+
+  test('a user-chosen PRISMA_SCHEMA_ENGINE_BINARY is respected', async () => {
+    const fake = join(p.dir, 'fake-engine.sh')
+    writeFileSync(fake, '#!/bin/sh\necho "schema-engine-cli user-choice"\n', { mode: 0o755 })
+    const r = await p.prisma(['version'], { PRISMA_SCHEMA_ENGINE_BINARY: fake })
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /Schema Engine\s+: schema-engine-cli user-choice/)
+    assert.doesNotMatch(r.stdout, /\(wasm\)/)
+  })
+
+  test('the engine answers --version and reports a missing database as P1003', async () => {
+    const v = await run(ENGINE_BIN, ['--version'])
+    assert.equal(v.code, 0, v.stderr)
+    assert.match(v.stdout, /^schema-engine-cli [0-9a-f]{40} \(wasm\)\n$/)
+    const missing = await run(ENGINE_BIN, ['--datasource', JSON.stringify({ url: withDatabase(db.url, `${db.name}_missing`) }), 'cli', 'can-connect-to-database'])
+    assert.equal(missing.code, 1)
+    const [, line] = missing.stderr.trim().split('\n')
+    const parsed = JSON.parse(line!)
+    assert.equal(parsed.level, 'ERROR')
+    assert.equal(parsed.target, 'schema_engine::logger')
+    assert.equal(parsed.fields.error_code, 'P1003')
+  })
+})
