@@ -29,9 +29,9 @@ function migrationDirs(p: TempProject): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((d) => d !== 'migration_lock.toml').sort() : []
 }
 
-async function shadowDatabases(): Promise<string[]> {
-  const url = withDatabase(process.env.TEST_DATABASE_URL ?? (await createTestDatabase('probe')).url, 'postgres')
-  const rows = await query<{ datname: string }>(url, `SELECT datname FROM pg_database WHERE datname LIKE 'prisma_migrate_shadow_db_%'`)
+/** Shadow databases made for `main` still on the server (other tests may be making their own). */
+async function shadowDatabases(main: TestDatabase): Promise<string[]> {
+  const rows = await query<{ datname: string }>(main.url, `SELECT datname FROM pg_database WHERE datname LIKE $1`, [`prisma_shadow_${main.name}_%`])
   return rows.map((r) => r.datname)
 }
 
@@ -114,7 +114,7 @@ describe('Prisma CLI on the Wasm engine', { concurrency: false }, () => {
       { email: 'b@x.io', name: null },
     ])
     assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM "Post"`), [{ n: 2 }])
-    assert.deepEqual(await shadowDatabases(), [], 'no shadow database is left behind')
+    assert.deepEqual(await shadowDatabases(db), [], 'no shadow database is left behind')
   })
 
   test('migrate diff: --script to stdout, --output to a file, --exit-code', async () => {
@@ -131,7 +131,7 @@ describe('Prisma CLI on the Wasm engine', { concurrency: false }, () => {
     const changed = await p.prisma(['migrate', 'diff', '--from-empty', '--to-schema', 'prisma/schema.prisma', '--exit-code'])
     assert.equal(changed.code, 2)
     assert.match(changed.stdout, /\[\+\] Added tables/)
-    assert.deepEqual(await shadowDatabases(), [])
+    assert.deepEqual(await shadowDatabases(db), [])
   })
 
   test('a failed migration reports P3018 with the failing statement and changes nothing', async () => {

@@ -93,6 +93,12 @@ export async function adminQuery(url: string, sql: string): Promise<pg.QueryResu
   }
 }
 
+/** `prisma_shadow_<main database, shortened>_<random>`: at most 63 bytes, PostgreSQL's limit. */
+export function shadowDatabaseName(mainDatabase: string): string {
+  const stem = mainDatabase.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 36)
+  return `prisma_shadow_${stem}_${randomUUID().slice(0, 8)}`
+}
+
 export interface ScriptError {
   error: Error & { position?: string; code?: string }
   script: string
@@ -145,7 +151,8 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
       if (datasource.shadowDatabaseUrl) return open(datasource.shadowDatabaseUrl)
       if (!datasource.url) throw new Error('No database URL to create a shadow database next to.')
       const main = datasource.url
-      const name = `prisma_migrate_shadow_db_${randomUUID()}`
+      // Named after the main database so a leftover (from a killed process) says whose it is.
+      const name = shadowDatabaseName(databaseName(main))
       await adminQuery(main, `CREATE DATABASE ${quoteIdent(name)}`)
       let dropped = false
       const drop = async () => {

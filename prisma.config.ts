@@ -1,0 +1,35 @@
+// Prisma CLI configuration. Loaded by every `npx prisma ...` command before it
+// looks for its schema engine, so it can:
+//  - point the CLI at our WebAssembly engine stand-in (no native download),
+//    unless the user chose an engine with PRISMA_SCHEMA_ENGINE_BINARY;
+//  - supply the database URL: DATABASE_URL (environment or .env), or else the
+//    project's embedded PostgreSQL, started on demand.
+import { fileURLToPath } from 'node:url'
+
+import { defineConfig } from 'prisma/config'
+
+import { findConfiguredUrl, resolveDatabaseUrl } from './src/db/config.ts'
+
+process.env.PRISMA_SCHEMA_ENGINE_BINARY ||= fileURLToPath(new URL('./bin/schema-engine.mjs', import.meta.url))
+
+// Commands that never connect must not start a server (e.g. `prisma generate`
+// from `npm install`); anything else, Studio included, gets a running one.
+const OFFLINE_COMMANDS = new Set(['generate', 'validate', 'format', 'version', '-v', '--version', 'init', 'debug'])
+const command = process.argv.slice(2).find((a) => !a.startsWith('-') || a === '-v' || a === '--version')
+const offline = command !== undefined && OFFLINE_COMMANDS.has(command) && !findConfiguredUrl()
+
+const { url } = offline
+  ? { url: 'postgresql://offline@127.0.0.1:1/not_started' }
+  : await resolveDatabaseUrl({ log: (line) => process.stderr.write(`${line}\n`) })
+
+export default defineConfig({
+  schema: 'prisma/schema.prisma',
+  migrations: {
+    path: 'prisma/migrations',
+    seed: 'tsx seeds/index.ts',
+  },
+  datasource: {
+    url,
+    ...(process.env.SHADOW_DATABASE_URL ? { shadowDatabaseUrl: process.env.SHADOW_DATABASE_URL } : {}),
+  },
+})
