@@ -16,7 +16,8 @@ process.env.PRISMA_SCHEMA_ENGINE_BINARY ||= fileURLToPath(new URL('./bin/schema-
 // from `npm install`); anything else, Studio included, gets a running one.
 const OFFLINE_COMMANDS = new Set(['generate', 'validate', 'format', 'version', '-v', '--version', 'init', 'debug'])
 const command = process.argv.slice(2).find((a) => !a.startsWith('-') || a === '-v' || a === '--version')
-const offline = command !== undefined && OFFLINE_COMMANDS.has(command) && !findConfiguredUrl()
+const args = process.argv.slice(2)
+const offline = ((command !== undefined && OFFLINE_COMMANDS.has(command)) || args.includes('-h') || args.includes('--help')) && !findConfiguredUrl()
 
 const { url } = offline
   ? { url: 'postgresql://offline@127.0.0.1:1/not_started' }
