@@ -1,7 +1,7 @@
 // The driver adapter the Wasm schema engine runs on: @prisma/adapter-pg, with
 // the three fixes the engine needs (see ../../../shared/design/offline-schema-engine.md):
 //  1. catalog columns of type "char" (oid 18) and name[] (oid 1003), which
-//     adapter-pg cannot map, are presented as text and text[];
+//     adapter-pg cannot map, are presented as characters and text[];
 //  2. scripts run as ONE simple query, so plpgsql bodies are not split on `;`;
 //  3. the shadow database is created and connected to by us, by rewriting the
 //     URL's database name: adapter-pg's own connectToShadowDb() lets the
@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto'
 
 import { PrismaPg } from '@prisma/adapter-pg'
-import type { SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
+import { ColumnTypeEnum, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory, type SqlResultSet } from '@prisma/driver-adapter-utils'
 import pg from 'pg'
 
 const OID_REMAP = new Map<number, number>([
@@ -17,16 +17,40 @@ const OID_REMAP = new Map<number, number>([
   [1003, 1009], // name[] -> text[]
 ])
 
+const CHAR_OID = 18
+/** Marks, on a result's rows array, which columns were "char": queryRaw keeps that array. */
+const CHAR_COLUMNS = Symbol('charColumns')
+
 type Field = { dataTypeID: number }
 function remapFields<T>(result: T): T {
   const results = Array.isArray(result) ? result : [result]
-  for (const r of results as Array<{ fields?: Field[] } | undefined>) {
-    for (const f of r?.fields ?? []) {
+  for (const r of results as Array<{ fields?: Field[]; rows?: unknown[] } | undefined>) {
+    const charColumns: number[] = []
+    r?.fields?.forEach((f, i) => {
+      if (f.dataTypeID === CHAR_OID) charColumns.push(i)
       const to = OID_REMAP.get(f.dataTypeID)
       if (to !== undefined) f.dataTypeID = to
-    }
+    })
+    if (charColumns.length && r?.rows) Object.defineProperty(r.rows, CHAR_COLUMNS, { value: charColumns })
   }
   return result
+}
+
+// The engine reads "char" catalog columns (contype, confdeltype, ...) as
+// single characters: report them as ColumnTypeEnum.Character, which
+// adapter-pg never produces for a scalar.
+let queryRawPatched = false
+function patchQueryRaw(adapter: SqlDriverAdapter): void {
+  if (queryRawPatched) return
+  const queryable = Object.getPrototypeOf(Object.getPrototypeOf(adapter)) as { queryRaw(q: unknown): Promise<SqlResultSet> }
+  const original = queryable.queryRaw
+  queryable.queryRaw = async function (this: unknown, q: unknown) {
+    const result = await original.call(this, q)
+    const charColumns = (result.rows as unknown as { [CHAR_COLUMNS]?: number[] })[CHAR_COLUMNS]
+    for (const i of charColumns ?? []) result.columnTypes[i] = ColumnTypeEnum.Character
+    return result
+  }
+  queryRawPatched = true
 }
 
 class CatalogSafeClient extends pg.Client {
@@ -121,6 +145,7 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
     const pool = new pg.Pool(target.config)
     const factory = new PrismaPg(pool, { schema: target.schema, disposeExternalPool: true })
     const adapter = await factory.connect()
+    patchQueryRaw(adapter)
     const onError = (adapter as unknown as { onError(e: unknown): never }).onError.bind(adapter)
     adapter.executeScript = async (script: string) => {
       try {

@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 
 import { runSubcommand } from './subcommands.ts'
+import { panicRegistry } from './wasm.ts'
 
 // stdout carries JSON-RPC only: anything a library logs goes to stderr.
 console.log = console.info = console.debug = (...args: unknown[]) => console.error(...args)
@@ -89,7 +90,10 @@ process.on('SIGTERM', () => void shutdown(0))
 process.on('SIGINT', () => void shutdown(130))
 
 // A crash must reach the CLI as an engine error (exit 1), never as silence.
+// A Rust panic inside the Wasm engine traps (`unreachable`); its message was
+// handed to the panic registry just before.
 process.on('uncaughtException', (error) => {
-  process.stderr.write(JSON.stringify({ level: 'ERROR', fields: { message: String(error?.stack ?? error) }, target: 'schema_engine::logger' }) + '\n')
-  process.exit(1)
+  const message = panicRegistry.message ? `${panicRegistry.message}\n${error?.stack ?? error}` : String(error?.stack ?? error)
+  process.stderr.write(JSON.stringify({ level: 'ERROR', fields: { message }, target: 'schema_engine::logger' }) + '\n')
+  process.exit(panicRegistry.message ? 101 : 1)
 })

@@ -4,7 +4,7 @@ import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-util
 import { createEngineAdapter } from './adapter.ts'
 import { userFacingError, type UserFacingError } from './errors.ts'
 import { createDatabase } from './subcommands.ts'
-import { loadWasmEngine, type SchemaEngineWasm } from './wasm.ts'
+import { loadWasmEngine, panicRegistry, type SchemaEngineWasm } from './wasm.ts'
 
 export interface RpcReply {
   result?: unknown
@@ -38,7 +38,7 @@ export async function createRpcServer({ datamodels, datasource }: Options) {
     const original = error as { cause?: unknown; code?: unknown; message?: string; name?: string; meta?: Record<string, unknown> }
     let uf: UserFacingError
     if (error instanceof WebAssembly.RuntimeError || (error as Error)?.name === 'RuntimeError') {
-      uf = { message: `Error in Schema engine (wasm panic): ${(error as Error).message}`, is_panic: true }
+      uf = { message: `Error in Schema engine (wasm panic): ${panicRegistry.message || (error as Error).message}`, is_panic: true }
     } else if (typeof original?.code === 'string' && /^P\d{4}$/.test(original.code)) {
       uf = { error_code: original.code, message: original.message ?? '', meta: original.meta }
     } else {

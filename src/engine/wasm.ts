@@ -11,6 +11,15 @@ type Bindings = typeof WasmEngine & { __wbg_set_wasm(exports: WebAssembly.Export
 
 let loaded: Bindings | undefined
 
+/** The Wasm engine reports a Rust panic's message here just before it traps. */
+export const panicRegistry = {
+  message: '',
+  set_message(message: string) {
+    this.message = message
+  },
+}
+;(globalThis as { PRISMA_WASM_PANIC_REGISTRY?: typeof panicRegistry }).PRISMA_WASM_PANIC_REGISTRY = panicRegistry
+
 export async function loadWasmEngine(): Promise<Bindings> {
   if (loaded) return loaded
   const require = createRequire(import.meta.url)
