@@ -1,0 +1,6 @@
+-- DropTable
+DROP TABLE "users";
+
+-- DropEnum
+DROP TYPE "user_role";
+

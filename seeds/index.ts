@@ -1,0 +1,60 @@
+// Seed entry point: `tsx seeds/index.ts` (Prisma's seed command, `npm run seed`).
+// Demo data always; a realistic volume on request:
+//   tsx seeds/index.ts --subscribers=200000 --messages=1000000
+// Safe to run again: every seed upserts on a natural key, so a second run leaves the same rows.
+import { prisma } from '../src/client.ts'
+import { seedCampaigns } from './campaigns.ts'
+import { seedGroups } from './groups.ts'
+import { seedConversation, seedDeliveredCampaign, seedLoadMessages } from './messages.ts'
+import { seedLoadSubscribers, seedSubscribers } from './subscribers.ts'
+import { seedUsers } from './users.ts'
+
+const USAGE = 'Usage: tsx seeds/index.ts [--subscribers=N] [--messages=N]'
+
+export function parseSeedArgs(argv: readonly string[]): { subscribers: number; messages: number } {
+  const out = { subscribers: 0, messages: 0 }
+  for (const arg of argv) {
+    const m = /^--(subscribers|messages)=(\d+)$/.exec(arg)
+    if (!m) throw new Error(`Unknown or malformed option \`${arg}\`. ${USAGE}`)
+    out[m[1] as 'subscribers' | 'messages'] = Number(m[2])
+  }
+  return out
+}
+
+async function main(): Promise<void> {
+  const opts = parseSeedArgs(process.argv.slice(2))
+  const log = (line: string) => process.stdout.write(`${line}\n`)
+  const started = Date.now()
+
+  const users = await seedUsers(prisma)
+  log(`Users: ${users.length}`)
+  const groups = await seedGroups(prisma, users)
+  log(`Groups: ${groups.length}`)
+  const subscribers = await seedSubscribers(prisma, groups)
+  log(`Subscribers (demo): ${subscribers.length}`)
+  const manager = users.find((u) => u.role === 'MANAGER')!
+  const agent = users.find((u) => u.role === 'AGENT')!
+  const campaigns = await seedCampaigns(prisma, manager, groups)
+  await seedDeliveredCampaign(prisma, campaigns[0]!)
+  await seedConversation(prisma, subscribers[1]!, agent)
+  log(`Campaigns (demo): ${campaigns.length}`)
+
+  if (opts.subscribers > 0) {
+    const n = await seedLoadSubscribers(prisma, opts.subscribers, log)
+    log(`Subscribers (load): ${n} new`)
+  }
+  if (opts.messages > 0) {
+    const n = await seedLoadMessages(prisma, manager, opts.messages, log)
+    log(`Messages (load): ${n} new`)
+  }
+  log(`Seeded in ${((Date.now() - started) / 1000).toFixed(1)}s`)
+}
+
+try {
+  await main()
+} catch (err) {
+  process.stderr.write(`Seeding failed: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exitCode = 1
+} finally {
+  await prisma.$disconnect()
+}
