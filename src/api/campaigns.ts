@@ -1,0 +1,194 @@
+// Campaign hot paths: fan-out and the dashboard's performance figures.
+import type { CampaignStatus } from '../generated/prisma/enums.ts'
+import { ApiInputError, type ApiDb, executorFor, fromDbEnum, type Statement } from './executor.ts'
+
+export interface FanOutResult {
+  campaignId: number
+  /** Message rows this call created (0 when run again with no new matching subscribers). */
+  inserted: number
+  /** The campaign's total_recipients afterwards (kept by the messages trigger of 007). */
+  totalRecipients: number
+  status: CampaignStatus
+}
+
+// Locks the campaign row for the rest of the transaction: a second fan-out of the
+// same campaign waits here, then (READ COMMITTED: a new statement, a new snapshot)
+// sees the first one's messages and skips those subscribers.
+const lockCampaign: Statement = {
+  name: 'watify_fan_out_lock_v1',
+  text: `
+SELECT c.status::text AS status, c.message_type::text AS message_type, c.body, c.template_name, c.media_url,
+       c.target_tags, c.target_tag_match::text AS target_tag_match,
+       coalesce((SELECT array_agg(cg.group_id) FROM campaign_groups cg WHERE cg.campaign_id = c.id), '{}') AS group_ids
+  FROM campaigns c
+ WHERE c.id = $1
+   FOR NO KEY UPDATE`,
+}
+
+// Targeting: opted-in subscribers whose tags match (any: &&, all: @>), plus opted-in
+// members of the target groups; each subscriber once. Two statements (any/all) so
+// the partial GIN index on opted-in subscribers' tags (007) serves the tag branch.
+// Already-messaged subscribers are skipped with an anti-join on this campaign's messages.
+function fanOutInsert(match: 'any' | 'all'): Statement {
+  return {
+    name: `watify_fan_out_insert_${match}_v1`,
+    text: `
+WITH targets AS (
+  SELECT s.id FROM subscribers s
+   WHERE s.opt_status = 'opted_in' AND cardinality($2::text[]) > 0 AND s.tags ${match === 'all' ? '@>' : '&&'} $2::text[]
+  UNION
+  SELECT gm.subscriber_id FROM group_members gm JOIN subscribers s ON s.id = gm.subscriber_id
+   WHERE gm.group_id = ANY ($3::int[]) AND s.opt_status = 'opted_in'
+), inserted AS (
+  INSERT INTO messages (subscriber_id, campaign_id, direction, type, body, media_url, media_mime_type, payload, status)
+  SELECT t.id, c.id, 'outbound', c.message_type, c.body, c.media_url, c.media_mime_type,
+         CASE WHEN c.template_name IS NOT NULL THEN
+           jsonb_build_object('template', jsonb_build_object('name', c.template_name, 'language', c.template_language, 'params', c.template_params))
+         END,
+         'queued'
+    FROM targets t
+    JOIN campaigns c ON c.id = $1
+   WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = $1 AND m.subscriber_id = t.id)
+   ORDER BY t.id
+  RETURNING 1
+)
+SELECT count(*)::int AS n FROM inserted`,
+  }
+}
+const fanOutInsertAny = fanOutInsert('any')
+const fanOutInsertAll = fanOutInsert('all')
+
+// A draft or scheduled campaign becomes running when its messages are queued.
+const markRunning: Statement = {
+  name: 'watify_fan_out_mark_running_v1',
+  text: `
+UPDATE campaigns
+   SET status = CASE WHEN status IN ('draft', 'scheduled') THEN 'running'::campaign_status ELSE status END,
+       started_at = coalesce(started_at, now())
+ WHERE id = $1
+RETURNING status::text AS status, total_recipients`,
+}
+
+/** The fan-out's statements, for the benchmark's raw-SQL baseline (same SQL straight through pg). */
+export const fanOutStatements = { lockCampaign, insertAny: fanOutInsertAny, insertAll: fanOutInsertAll, markRunning } as const
+
+const FINISHED = new Set(['completed', 'cancelled', 'failed'])
+
+/**
+ * Queues one outbound message for every opted-in subscriber the campaign targets
+ * (tags and/or groups) that it has not messaged yet. Idempotent: running it again
+ * inserts only for subscribers who started matching since. total_recipients follows
+ * through the messages trigger; a draft/scheduled campaign becomes running.
+ */
+export async function fanOutCampaign(db: ApiDb, campaignId: number): Promise<FanOutResult> {
+  if (!Number.isInteger(campaignId) || campaignId <= 0) {
+    throw new ApiInputError(`fanOutCampaign: campaign id \`${campaignId}\` is not a positive integer`, 'Pass the campaign id (campaigns.id)')
+  }
+  return executorFor(db).transaction(async (ex) => {
+    const [c] = await ex.rows<{
+      status: string
+      message_type: string
+      body: string | null
+      template_name: string | null
+      media_url: string | null
+      target_tags: string[] | null
+      target_tag_match: 'any' | 'all'
+      group_ids: number[]
+    }>(lockCampaign, [campaignId])
+    if (!c) throw new ApiInputError(`fanOutCampaign: campaign ${campaignId} does not exist`, 'Create the campaign first, then fan it out')
+    if (FINISHED.has(c.status)) {
+      throw new ApiInputError(`fanOutCampaign: campaign ${campaignId} is ${c.status}`, 'Only draft, scheduled, running or paused campaigns can be fanned out')
+    }
+    if (c.body == null && c.template_name == null && c.media_url == null) {
+      throw new ApiInputError(`fanOutCampaign: campaign ${campaignId} has no content`, 'Set its body, template_name or media_url first')
+    }
+    if (c.message_type === 'text' && c.body == null) {
+      throw new ApiInputError(`fanOutCampaign: campaign ${campaignId} is a text campaign without a body`, 'Set its body, or set message_type to the kind of content it has (e.g. template)')
+    }
+    const tags = c.target_tags ?? []
+    if (tags.length === 0 && c.group_ids.length === 0) {
+      throw new ApiInputError(`fanOutCampaign: campaign ${campaignId} has no targeting`, 'Set target_tags or add campaign_groups; a campaign never goes to everyone by default')
+    }
+    const [ins] = await ex.rows<{ n: number }>(c.target_tag_match === 'all' ? fanOutInsertAll : fanOutInsertAny, [campaignId, tags, c.group_ids])
+    const [after] = await ex.rows<{ status: string; total_recipients: number }>(markRunning, [campaignId])
+    return { campaignId, inserted: ins!.n, totalRecipients: after!.total_recipients, status: fromDbEnum<CampaignStatus>(after!.status) }
+  })
+}
+
+// ---------------------------------------------------------------------------
+// Campaign performance
+
+export interface CampaignPerformance {
+  campaignId: number
+  name: string
+  status: CampaignStatus
+  /** Messages the fan-out created. */
+  total: number
+  /** Still waiting to be sent: total - sent - failed. */
+  queued: number
+  /** Reached WhatsApp: sent, delivered or read. */
+  sent: number
+  /** Reached the phone: delivered or read. */
+  delivered: number
+  read: number
+  failed: number
+  /** delivered / sent, read / delivered, failed / total; 0 when the divisor is 0. */
+  deliveryRate: number
+  readRate: number
+  failureRate: number
+  startedAt: Date | null
+  completedAt: Date | null
+}
+
+// The counters are kept by the messages trigger of 007 (one row read, not an
+// aggregate over the campaign's messages: constant time at any campaign size).
+export const campaignPerformanceStatement: Statement = {
+  name: 'watify_campaign_performance_v1',
+  text: `
+SELECT id, name, status::text AS status, total_recipients, sent_count, delivered_count, read_count, failed_count,
+       started_at, completed_at
+  FROM campaigns WHERE id = $1`,
+}
+
+export interface CampaignCountersRow {
+  id: number
+  name: string
+  status: string
+  total_recipients: number
+  sent_count: number
+  delivered_count: number
+  read_count: number
+  failed_count: number
+  started_at: Date | null
+  completed_at: Date | null
+}
+
+const ratio = (a: number, b: number) => (b === 0 ? 0 : a / b)
+
+export function toCampaignPerformance(r: CampaignCountersRow): CampaignPerformance {
+  return {
+    campaignId: r.id,
+    name: r.name,
+    status: fromDbEnum<CampaignStatus>(r.status),
+    total: r.total_recipients,
+    queued: r.total_recipients - r.sent_count - r.failed_count,
+    sent: r.sent_count,
+    delivered: r.delivered_count,
+    read: r.read_count,
+    failed: r.failed_count,
+    deliveryRate: ratio(r.delivered_count, r.sent_count),
+    readRate: ratio(r.read_count, r.delivered_count),
+    failureRate: ratio(r.failed_count, r.total_recipients),
+    startedAt: r.started_at,
+    completedAt: r.completed_at,
+  }
+}
+
+/** The dashboard's figures for one campaign, or null if there is no such campaign. */
+export async function campaignPerformance(db: ApiDb, campaignId: number): Promise<CampaignPerformance | null> {
+  if (!Number.isInteger(campaignId) || campaignId <= 0 || campaignId > 2147483647) {
+    throw new ApiInputError(`campaignPerformance: campaign id \`${campaignId}\` is not a positive 32-bit integer`, 'Pass the campaign id (campaigns.id)')
+  }
+  const [row] = await executorFor(db).rows<CampaignCountersRow>(campaignPerformanceStatement, [campaignId])
+  return row ? toCampaignPerformance(row) : null
+}

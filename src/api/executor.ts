@@ -1,0 +1,136 @@
+// How the hot-path functions reach PostgreSQL.
+//
+// Every function in src/api runs fixed, hand-written SQL (constant text, bound
+// parameters: never string-built from input). It can go two ways:
+//  - through Prisma (`prisma.$queryRawUnsafe`): one client, works inside the
+//    app's usual setup, costs Prisma's per-call overhead (~0.3-0.5 ms here);
+//  - through the pg Pool that backs Prisma's adapter, as named prepared
+//    statements: the driver's own speed. Latency-bound paths (webhooks,
+//    dashboards, history) need this to stay within 1.2x of raw SQL.
+// Same SQL, same typed results either way; see docs/performance.md.
+import type pg from 'pg'
+
+import type { PrismaClient } from '../generated/prisma/client.ts'
+
+/** A fixed SQL statement with a stable name (the prepared-statement name on a pool). */
+export interface Statement {
+  name: string
+  text: string
+}
+
+/** Prisma client or interactive-transaction client: anything with $queryRawUnsafe. */
+export type PrismaQueryable = Pick<PrismaClient, '$queryRawUnsafe'>
+
+/**
+ * What the API functions accept: the PrismaClient alone, or the PrismaClient
+ * together with the pg.Pool it was built on (`new PrismaPg(pool)`): the fast path.
+ */
+export type ApiDb = PrismaClient | { prisma: PrismaClient; pool: pg.Pool }
+
+export interface Executor {
+  readonly kind: 'pool' | 'prisma'
+  rows<R>(stmt: Statement, params: readonly unknown[]): Promise<R[]>
+  /** Runs fn in one transaction (READ COMMITTED); every statement in it sees the rows committed before it started. */
+  transaction<T>(fn: (ex: Executor) => Promise<T>, opts?: { timeoutMs?: number }): Promise<T>
+}
+
+function isPair(db: ApiDb): db is { prisma: PrismaClient; pool: pg.Pool } {
+  return typeof db === 'object' && db !== null && 'pool' in db && 'prisma' in db
+}
+
+export function executorFor(db: ApiDb): Executor {
+  return isPair(db) ? poolExecutor(db.pool) : prismaExecutor(db)
+}
+
+function poolClientExecutor(client: pg.PoolClient): Executor {
+  return {
+    kind: 'pool',
+    async rows<R>(stmt: Statement, params: readonly unknown[]) {
+      return (await client.query({ name: stmt.name, text: stmt.text, values: params as unknown[] })).rows as R[]
+    },
+    transaction: (fn) => fn(poolClientExecutor(client)), // already inside one
+  }
+}
+
+export function poolExecutor(pool: pg.Pool): Executor {
+  return {
+    kind: 'pool',
+    async rows<R>(stmt: Statement, params: readonly unknown[]) {
+      return (await pool.query({ name: stmt.name, text: stmt.text, values: params as unknown[] })).rows as R[]
+    },
+    async transaction<T>(fn: (ex: Executor) => Promise<T>) {
+      const client = await pool.connect()
+      let broken: unknown
+      try {
+        await client.query('BEGIN')
+        const result = await fn(poolClientExecutor(client))
+        await client.query('COMMIT')
+        return result
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK')
+        } catch (rollbackErr) {
+          broken = rollbackErr // the connection is unusable: destroy it rather than return it to the pool
+        }
+        throw err
+      } finally {
+        client.release(broken instanceof Error ? broken : undefined)
+      }
+    },
+  }
+}
+
+function prismaQueryableExecutor(q: PrismaQueryable): Executor {
+  return {
+    kind: 'prisma',
+    rows<R>(stmt: Statement, params: readonly unknown[]) {
+      return q.$queryRawUnsafe<R[]>(stmt.text, ...params)
+    },
+    transaction: (fn) => fn(prismaQueryableExecutor(q)),
+  }
+}
+
+export function prismaExecutor(prisma: PrismaClient): Executor {
+  return {
+    kind: 'prisma',
+    rows<R>(stmt: Statement, params: readonly unknown[]) {
+      return prisma.$queryRawUnsafe<R[]>(stmt.text, ...params)
+    },
+    transaction<T>(fn: (ex: Executor) => Promise<T>, opts: { timeoutMs?: number } = {}) {
+      // Prisma's default interactive-transaction timeout (5 s) is far too short for a bulk import or a fan-out.
+      return prisma.$transaction((tx) => fn(prismaQueryableExecutor(tx)), { timeout: opts.timeoutMs ?? 600_000, maxWait: 30_000 })
+    },
+  }
+}
+
+/** Errors the API throws for bad input; `hint` says what to do instead. */
+export class ApiInputError extends Error {
+  readonly hint: string
+  constructor(message: string, hint: string) {
+    super(`${message}. ${hint}`)
+    this.name = 'ApiInputError'
+    this.hint = hint
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Enum values: Prisma's TypeScript enums are the upper-case database labels
+// (schema: `DELIVERED @map("delivered")`), so converting is a case change.
+
+export function toDbEnum(value: string): string {
+  return value.toLowerCase()
+}
+
+export function fromDbEnum<T extends string>(value: string): T {
+  return value.toUpperCase() as T
+}
+
+/** int8 arrives as a string from pg and as a bigint from Prisma. */
+export function toBigInt(value: string | number | bigint): bigint {
+  return typeof value === 'bigint' ? value : BigInt(value)
+}
+
+/** int4/count arrives as a number from both; numeric/int8 aggregates may be strings. */
+export function toNumber(value: string | number | bigint): number {
+  return typeof value === 'number' ? value : Number(value)
+}
