@@ -12,6 +12,20 @@ import { panicRegistry } from './wasm.ts'
 // stdout carries JSON-RPC only: anything a library logs goes to stderr.
 console.log = console.info = console.debug = (...args: unknown[]) => console.error(...args)
 
+let server: Awaited<ReturnType<typeof import('./rpc.ts').createRpcServer>> | undefined
+
+// A crash must reach the CLI as an engine error (exit 1), never as silence.
+// A Rust panic inside the Wasm engine traps (`unreachable`); its message was
+// handed to the panic registry just before.
+// Shadow databases made so far are dropped first (at most 5 s).
+process.on('uncaughtException', (error) => {
+  const message = panicRegistry.message ? `${panicRegistry.message}\n${error?.stack ?? error}` : String(error?.stack ?? error)
+  process.stderr.write(JSON.stringify({ level: 'ERROR', fields: { message }, target: 'schema_engine::logger' }) + '\n')
+  const exit = () => process.exit(panicRegistry.message ? 101 : 1)
+  setTimeout(exit, 5000).unref()
+  void (server?.close() ?? Promise.resolve()).finally(exit)
+})
+
 const { values, positionals } = parseArgs({
   options: {
     datamodels: { type: 'string', multiple: true, short: 'd' },
@@ -40,7 +54,7 @@ if (positionals[0] === 'cli') {
 const datamodels = ((values.datamodels as string[] | undefined) ?? []).map((path): [string, string] => [path, readFileSync(path, 'utf8')])
 
 const { createRpcServer } = await import('./rpc.ts')
-const server = await createRpcServer({ datamodels, datasource })
+server = await createRpcServer({ datamodels, datasource })
 
 const pending: Array<(line: unknown) => void> = []
 const out = (msg: unknown) => process.stdout.write(JSON.stringify(msg) + '\n')
@@ -72,7 +86,7 @@ rl.on('line', (line) => {
   const { id, method, params } = msg
   // one request at a time, in order, as the native engine does
   queue = queue.then(async () => {
-    const reply = await server.handle(method, params, requestCli)
+    const reply = await server!.handle(method, params, requestCli)
     out({ jsonrpc: '2.0', id, ...reply })
   })
 })
@@ -82,18 +96,9 @@ async function shutdown(code: number) {
   if (closing) return
   closing = true
   await queue.catch(() => {})
-  await server.close()
+  await server?.close()
   process.exit(code)
 }
 rl.on('close', () => void shutdown(0))
 process.on('SIGTERM', () => void shutdown(0))
 process.on('SIGINT', () => void shutdown(130))
-
-// A crash must reach the CLI as an engine error (exit 1), never as silence.
-// A Rust panic inside the Wasm engine traps (`unreachable`); its message was
-// handed to the panic registry just before.
-process.on('uncaughtException', (error) => {
-  const message = panicRegistry.message ? `${panicRegistry.message}\n${error?.stack ?? error}` : String(error?.stack ?? error)
-  process.stderr.write(JSON.stringify({ level: 'ERROR', fields: { message }, target: 'schema_engine::logger' }) + '\n')
-  process.exit(panicRegistry.message ? 101 : 1)
-})
