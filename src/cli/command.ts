@@ -1,0 +1,59 @@
+// The shape every command module exports; main.ts only registers these.
+import path from 'node:path'
+import { resolveDatabaseUrl, type ResolvedUrl } from '../db/config.ts'
+import type { OptionSpec, Parsed, Values } from './args.ts'
+import type { Output } from './output.ts'
+
+export interface CommandContext {
+  values: Values
+  fromNpm: Parsed['fromNpm']
+  out: Output
+  env: NodeJS.ProcessEnv
+  /** Resolves DATABASE_URL (or starts the embedded server) once, and registers its password for masking. */
+  database(): Promise<ResolvedUrl>
+  /** --migrations-dir, else MIGRATIONS_DIR, else undefined (library default: prisma/migrations). */
+  migrationsDir: string | undefined
+}
+
+export interface Command {
+  name: string
+  /** npm scripts that run it, for reading flags npm swallowed (see args.ts). */
+  scriptNames: string[]
+  summary: string
+  options: OptionSpec[]
+  examples: string[]
+  exitCodes?: string[]
+  run(ctx: CommandContext): Promise<number>
+}
+
+export const MIGRATIONS_DIR_OPTION: OptionSpec = {
+  name: 'migrations-dir',
+  type: 'string',
+  valueName: '<path>',
+  description: 'Migrations folder (default prisma/migrations; env MIGRATIONS_DIR)',
+}
+
+export function makeContext(parsed: Parsed, out: Output, env: NodeJS.ProcessEnv): CommandContext {
+  let resolved: Promise<ResolvedUrl> | undefined
+  const dir = (parsed.values['migrations-dir'] as string | undefined) ?? env.MIGRATIONS_DIR
+  return {
+    values: parsed.values,
+    fromNpm: parsed.fromNpm,
+    out,
+    env,
+    migrationsDir: dir ? path.resolve(dir) : undefined,
+    database: () =>
+      (resolved ??= resolveDatabaseUrl({ log: (line) => out.err(line) }).then((r) => {
+        try {
+          out.addSecret(decodeURIComponent(new URL(r.url).password))
+        } catch {
+          // unparseable URL: maskSecrets still masks its userinfo
+        }
+        return r
+      })),
+  }
+}
+
+export function libOptions(ctx: CommandContext, url: string): { url: string; logger: Output['logger']; migrationsDir?: string } {
+  return { url, logger: ctx.out.logger, ...(ctx.migrationsDir ? { migrationsDir: ctx.migrationsDir } : {}) }
+}

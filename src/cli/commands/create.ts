@@ -1,0 +1,37 @@
+import { createMigration, MigrateError } from '../../migrate/index.ts'
+import { MIGRATIONS_DIR_OPTION, type Command } from '../command.ts'
+
+export const createCommand: Command = {
+  name: 'migrate:create',
+  scriptNames: ['migrate:create'],
+  summary: 'Create the next numbered migration (migration.sql + down.sql) from changes to prisma/schema.prisma.',
+  options: [
+    { name: 'name', type: 'string', valueName: '<snake_case_name>', description: 'What the migration does, e.g. add_message_reactions (required)' },
+    { name: 'empty', type: 'boolean', description: 'Create an empty migration for hand-written SQL (down.sql is a stub to complete)' },
+    { name: 'schema', type: 'string', valueName: '<path>', description: 'Prisma schema to diff against (default prisma/schema.prisma)' },
+    MIGRATIONS_DIR_OPTION,
+  ],
+  examples: ['npm run migrate:create -- --name add_message_reactions', 'npm run migrate:create -- --name backfill_phone_numbers --empty'],
+  exitCodes: ['0  created, or nothing changed (nothing created)', '1  prisma migrate diff failed', '2  missing or invalid --name'],
+  async run(ctx) {
+    const name = ctx.values.name as string | undefined
+    if (!name) throw new MigrateError('BAD_ARGUMENT', '`--name` is required.', { hint: 'Example: `npm run migrate:create -- --name add_message_reactions`' })
+    // Prisma's diff replays the migrations on a shadow database next to DATABASE_URL.
+    const needsDb = ctx.values.empty !== true
+    const db = needsDb ? await ctx.database() : undefined
+    const r = await createMigration({
+      name,
+      empty: ctx.values.empty === true,
+      logger: ctx.out.logger,
+      ...(ctx.migrationsDir ? { migrationsDir: ctx.migrationsDir } : {}),
+      ...(db ? { url: db.url, env: { DATABASE_URL: db.url } } : {}),
+      ...(ctx.values.schema ? { schemaPath: ctx.values.schema as string } : {}),
+    })
+    if (!r.name) return 0
+    ctx.out.out('  migration.sql')
+    ctx.out.out('  down.sql')
+    for (const note of r.needsHandWork) ctx.out.out(`By hand: ${note}`)
+    ctx.out.out(`Next: review both files, then \`npm run migrate:verify\` and \`npm run migrate\``)
+    return 0
+  },
+}

@@ -1,0 +1,22 @@
+import { verify } from '../../migrate/index.ts'
+import { MIGRATIONS_DIR_OPTION, libOptions, type Command } from '../command.ts'
+import { databaseLine } from '../render.ts'
+
+export const verifyCommand: Command = {
+  name: 'migrate:verify',
+  scriptNames: ['migrate:verify'],
+  summary: 'Check on a throwaway database that every down.sql exactly undoes its migration.sql.',
+  options: [MIGRATIONS_DIR_OPTION],
+  examples: ['npm run migrate:verify'],
+  exitCodes: ['0  every migration goes up, down and up again with identical catalogs', '1  a difference or failure (named per object)'],
+  async run(ctx) {
+    const db = await ctx.database()
+    ctx.out.out(databaseLine(db))
+    const r = await verify(libOptions(ctx, db.url))
+    const bad = r.migrations.filter((m) => !m.ok).length
+    const total = r.migrations.length
+    if (r.ok) ctx.out.out(`Done: ${total} of ${total} migrations verified (up, down, up)`)
+    else ctx.out.out(`Done: ${total - bad} verified, ${bad} with problems${r.stoppedEarly ? ' (stopped early: a migration could not be applied)' : ''}`)
+    return r.ok ? 0 : 1
+  },
+}

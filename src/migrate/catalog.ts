@@ -1,0 +1,124 @@
+// A comparable picture of one schema's catalog: every object keyed by kind
+// and name, with its definition as PostgreSQL prints it. Two snapshots that
+// are equal mean the schema has the same structure (not the same data).
+import type pg from 'pg'
+import { connect } from './connection.ts'
+import { HISTORY_TABLE } from './history.ts'
+
+export type CatalogObjectKind = 'table' | 'column' | 'constraint' | 'index' | 'trigger' | 'function' | 'type' | 'sequence' | 'view'
+
+export interface CatalogObject {
+  kind: CatalogObjectKind
+  /** `users`, `users.email`, `users.users_pkey`, `set_updated_at(...)`. */
+  name: string
+  definition: string
+}
+
+/** Objects keyed `<kind> <name>`, sorted. */
+export type CatalogSnapshot = Map<string, CatalogObject>
+
+export interface CatalogDifference {
+  kind: CatalogObjectKind
+  name: string
+  change: 'added' | 'removed' | 'changed'
+  before?: string
+  after?: string
+}
+
+const QUERIES: Array<[CatalogObjectKind, string]> = [
+  ['table', `SELECT c.relname AS name, CASE c.relkind WHEN 'p' THEN 'partitioned table' ELSE 'table' END AS def
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> $2`],
+  ['column', `SELECT c.relname || '.' || a.attname AS name,
+          format_type(a.atttypid, a.atttypmod)
+          || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+          || CASE WHEN a.attidentity <> '' THEN ' GENERATED ' || CASE a.attidentity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END || ' AS IDENTITY' ELSE '' END
+          || CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ') STORED'
+                  WHEN d.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid) ELSE '' END
+          || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN ' COLLATE ' || (SELECT collname FROM pg_collation WHERE oid = a.attcollation) ELSE '' END AS def
+     FROM pg_attribute a
+     JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     JOIN pg_type t ON t.oid = a.atttypid
+     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relname <> $2 AND a.attnum > 0 AND NOT a.attisdropped`],
+  ['constraint', `SELECT c.relname || '.' || k.conname AS name, pg_get_constraintdef(k.oid) AS def
+     FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND c.relname <> $2`],
+  ['index', `SELECT i.relname AS name, pg_get_indexdef(i.oid) AS def
+     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
+     JOIN pg_namespace n ON n.oid = i.relnamespace
+    WHERE n.nspname = $1 AND c.relname <> $2`],
+  ['trigger', `SELECT c.relname || '.' || t.tgname AS name, pg_get_triggerdef(t.oid) AS def
+     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND NOT t.tgisinternal AND c.relname <> $2`],
+  ['function', `SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name, pg_get_functiondef(p.oid) AS def
+     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = $1 AND p.prokind IN ('f', 'p') AND $2 <> ''
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')`],
+  ['type', `SELECT t.typname AS name,
+          CASE t.typtype
+            WHEN 'e' THEN 'enum (' || (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) || ')'
+            WHEN 'd' THEN 'domain ' || format_type(t.typbasetype, t.typtypmod) || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
+              || coalesce((SELECT ' ' || string_agg(pg_get_constraintdef(k.oid), ' ' ORDER BY k.conname) FROM pg_constraint k WHERE k.contypid = t.oid), '')
+            ELSE 'composite (' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) || ')'
+          END AS def
+     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE n.nspname = $1 AND $2 <> ''
+      AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')`],
+  ['sequence', `SELECT s.sequencename AS name,
+          s.data_type::text || ' start ' || s.start_value || ' increment ' || s.increment_by || ' min ' || s.min_value || ' max ' || s.max_value
+          || CASE WHEN s.cycle THEN ' cycle' ELSE '' END
+          || coalesce((SELECT ' owned by ' || c.relname || '.' || a.attname FROM pg_depend d JOIN pg_class c ON c.oid = d.refobjid
+                         JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                        WHERE d.classid = 'pg_class'::regclass AND d.objid = (quote_ident(s.schemaname) || '.' || quote_ident(s.sequencename))::regclass
+                          AND d.deptype IN ('a', 'i') LIMIT 1), '') AS def
+     FROM pg_sequences s WHERE s.schemaname = $1 AND $2 <> ''`],
+  ['view', `SELECT c.relname AS name, CASE c.relkind WHEN 'm' THEN 'materialized ' ELSE '' END || 'view: ' || pg_get_viewdef(c.oid) AS def
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') AND $2 <> ''`],
+]
+
+/** Snapshot of `schema` (default: the URL's schema) on an open client or a URL; `_prisma_migrations` excluded. */
+export async function snapshotCatalog(db: pg.Client | string, schema?: string): Promise<CatalogSnapshot> {
+  if (typeof db === 'string') {
+    const conn = await connect(db)
+    try {
+      return await snapshotCatalog(conn.client, schema ?? conn.target.schema)
+    } finally {
+      await conn.close()
+    }
+  }
+  const ns = schema ?? (await db.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]!.s
+  const objects: CatalogObject[] = []
+  for (const [kind, sql] of QUERIES) {
+    const r = await db.query<{ name: string; def: string }>(sql, [ns, HISTORY_TABLE])
+    for (const row of r.rows) objects.push({ kind, name: row.name, definition: row.def })
+  }
+  objects.sort((a, b) => (a.kind === b.kind ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.kind < b.kind ? -1 : 1))
+  return new Map(objects.map((o) => [`${o.kind} ${o.name}`, o]))
+}
+
+/** What differs going from `before` to `after`, named by object. */
+export function diffCatalogs(before: CatalogSnapshot, after: CatalogSnapshot): CatalogDifference[] {
+  const out: CatalogDifference[] = []
+  for (const [key, b] of before) {
+    const a = after.get(key)
+    if (!a) out.push({ kind: b.kind, name: b.name, change: 'removed', before: b.definition })
+    else if (a.definition !== b.definition) out.push({ kind: b.kind, name: b.name, change: 'changed', before: b.definition, after: a.definition })
+  }
+  for (const [key, a] of after) if (!before.has(key)) out.push({ kind: a.kind, name: a.name, change: 'added', after: a.definition })
+  return out
+}
+
+export function describeDifference(d: CatalogDifference): string {
+  const what = `${d.kind} \`${d.name}\``
+  if (d.change === 'added') return `${what} is left over (not there before)`
+  if (d.change === 'removed') return `${what} is missing (was there before)`
+  return `${what} differs: \`${oneLine(d.before!)}\` became \`${oneLine(d.after!)}\``
+}
+
+function oneLine(s: string): string {
+  const flat = s.replace(/\s+/g, ' ').trim()
+  return flat.length > 120 ? `${flat.slice(0, 117)}...` : flat
+}

@@ -1,0 +1,145 @@
+// Opening a pg connection from a Prisma-style URL, and turning driver errors
+// about reaching the server into MigrateErrors that say what to do.
+import pg from 'pg'
+import { MigrateError } from './errors.ts'
+import { quoteIdent } from './sql.ts'
+
+export interface Target {
+  /** The URL as given (with Prisma's `?schema=`). Never put it in a message unmasked. */
+  url: string
+  schema: string
+  database: string
+  host: string
+  port: number
+  user: string
+  password: string
+}
+
+// Prisma-only parameters that node-postgres would not understand.
+const PRISMA_ONLY_PARAMS = ['schema', 'connection_limit', 'pool_timeout', 'pgbouncer', 'statement_cache_size', 'socket_timeout', 'connect_timeout']
+
+export function parseTarget(url: string): Target {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch (err) {
+    // Deliberately not echoing the URL: it may hold a password.
+    throw new MigrateError('BAD_ARGUMENT', 'The database URL is not a valid URL.', {
+      hint: 'Set DATABASE_URL=postgresql://user:password@host:5432/database (percent-encode special characters in the password)',
+      cause: err,
+    })
+  }
+  if (u.protocol !== 'postgresql:' && u.protocol !== 'postgres:') {
+    throw new MigrateError('BAD_ARGUMENT', `Unsupported database URL scheme \`${u.protocol}\`.`, { hint: 'Use postgresql://user:password@host:5432/database' })
+  }
+  const dec = (s: string): string => {
+    try {
+      return decodeURIComponent(s)
+    } catch {
+      return s
+    }
+  }
+  return {
+    url,
+    schema: u.searchParams.get('schema') || 'public',
+    database: dec(u.pathname.replace(/^\//, '')) || dec(u.username) || 'postgres',
+    host: u.hostname || 'localhost',
+    port: Number(u.port || 5432),
+    user: dec(u.username),
+    password: dec(u.password),
+  }
+}
+
+/** The same server and credentials, another database. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url)
+  u.pathname = `/${encodeURIComponent(database)}`
+  return u.toString()
+}
+
+function pgConnectionString(url: string): string {
+  const u = new URL(url)
+  for (const p of PRISMA_ONLY_PARAMS) u.searchParams.delete(p)
+  return u.toString()
+}
+
+/** Maps errors raised while connecting to the codes the CLI turns into exit codes. */
+export function connectionError(err: unknown, target: Target): MigrateError | undefined {
+  const e = err as { code?: string; message?: string; errors?: Array<{ code?: string }> }
+  const code = e?.code ?? e?.errors?.[0]?.code
+  const where = `\`${target.host}:${target.port}\``
+  const hint = 'Check DATABASE_URL (`npm run db:config`), or use the embedded server: unset DATABASE_URL and run `npm run db:start`'
+  switch (code) {
+    case 'ECONNREFUSED':
+      return new MigrateError('UNREACHABLE', `Cannot connect to PostgreSQL at ${where}: connection refused (no server listening).`, { hint, cause: err })
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new MigrateError('UNREACHABLE', `Cannot resolve host \`${target.host}\`.`, { hint, cause: err })
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return new MigrateError('UNREACHABLE', `Cannot reach PostgreSQL at ${where} (${code}).`, { hint, cause: err })
+    case '28P01':
+    case '28000':
+      return new MigrateError('AUTH_FAILED', `PostgreSQL at ${where} rejected user \`${target.user}\`: password authentication failed.`, {
+        hint: 'Fix the user or password in DATABASE_URL, then run `npm run db:test`',
+        cause: err,
+      })
+    case '3D000':
+      return new MigrateError('DATABASE_MISSING', `Database \`${target.database}\` does not exist on ${where}.`, {
+        hint: `Create it: \`createdb -h ${target.host} -p ${target.port} ${target.database}\` (or CREATE DATABASE "${target.database}"), then run \`npm run setup\``,
+        cause: err,
+      })
+    default:
+      if (e?.message && /timeout expired|Connection terminated due to connection timeout/i.test(e.message)) {
+        return new MigrateError('UNREACHABLE', `Timed out connecting to PostgreSQL at ${where}.`, { hint, cause: err })
+      }
+      return undefined
+  }
+}
+
+export interface Connection {
+  client: pg.Client
+  target: Target
+  close(): Promise<void>
+}
+
+/**
+ * Connects and sets search_path to the URL's schema (as Prisma does), so the
+ * migrations' unqualified names land in that schema.
+ */
+export async function connect(url: string, opts: { applicationName?: string; connectTimeoutMs?: number } = {}): Promise<Connection> {
+  const target = parseTarget(url)
+  const client = new pg.Client({
+    connectionString: pgConnectionString(url),
+    application_name: opts.applicationName ?? 'wateen-migrate',
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+  })
+  // An 'error' event without a listener would crash the process (e.g. the server restarting).
+  client.on('error', () => {})
+  try {
+    await client.connect()
+  } catch (err) {
+    await client.end().catch(() => {})
+    throw connectionError(err, target) ?? err
+  }
+  try {
+    await client.query(`SET search_path TO ${quoteIdent(target.schema)}`)
+    // Let the server notice a killed client quickly instead of finishing (and
+    // holding locks for) a long statement nobody waits for. PostgreSQL >= 14.
+    await client.query(`SET client_connection_check_interval = '1s'`).catch(() => {})
+  } catch (err) {
+    await client.end().catch(() => {})
+    throw err
+  }
+  let closed = false
+  return {
+    client,
+    target,
+    close: async () => {
+      if (closed) return
+      closed = true
+      await client.end().catch(() => {})
+    },
+  }
+}

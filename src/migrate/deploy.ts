@@ -1,0 +1,126 @@
+// `migrate` / `migrate:run`: Prisma's `migrate deploy`, done with pg.
+// Differences from Prisma's engine, on purpose: each migration runs in its own
+// transaction (a failing one leaves the database exactly as before it), and its
+// row is inserted inside that transaction, so a killed process leaves no trace
+// and the migration is simply pending. A failure is still recorded the way
+// Prisma records it (a row without finished_at, with logs), written AFTER the
+// rollback, so `prisma migrate status` reports it failed and further deploys
+// stop until it is resolved, exactly as with Prisma.
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { connect, type Connection } from './connection.ts'
+import { MigrateError } from './errors.ts'
+import { checksumOf, readMigrations, type LocalMigration } from './files.ts'
+import { ensureHistoryTable, readHistory, recordFailed, recordFinished, recordStarted } from './history.ts'
+import { withMigrationLock } from './lock.ts'
+import type { Logger } from './logger.ts'
+import { displayPath, resolved, type CommonOptions } from './options.ts'
+import { describeSqlError, isServerError, runInTransaction, sqlFailureError } from './run-sql.ts'
+import { computeStatus, type HistoryStatus } from './state.ts'
+
+export interface AppliedMigration {
+  name: string
+  durationMs: number
+}
+
+export interface DeployResult {
+  applied: AppliedMigration[]
+  /** Migrations that were already applied before this run. */
+  alreadyApplied: number
+  warnings: string[]
+}
+
+/** Applies every pending migration, in order, each in its own transaction, under the migration lock. */
+export async function deploy(opts: CommonOptions): Promise<DeployResult> {
+  const { migrationsDir, logger } = resolved(opts)
+  const local = readMigrations(migrationsDir)
+  const conn = await connect(opts.url)
+  try {
+    return await withMigrationLock(conn.client, () => deployLocked(conn, local, logger), {
+      logger,
+      ...(opts.lockTimeoutMs !== undefined ? { timeoutMs: opts.lockTimeoutMs } : {}),
+    })
+  } finally {
+    await conn.close()
+  }
+}
+
+/** Problems that stop a deploy before it touches anything, and warnings that do not. */
+export function checkBeforeDeploy(status: HistoryStatus): { warnings: string[] } {
+  const failed = status.entries.filter((e) => e.state === 'failed')
+  if (failed.length > 0) {
+    const f = failed[0]!
+    throw new MigrateError('FAILED_MIGRATION_RECORDED', `Migration \`${f.name}\` failed earlier and is recorded as failed; no new migrations are applied until it is resolved (Prisma P3009).`, {
+      hint: `Fix its migration.sql, mark it rolled back with \`npx prisma migrate resolve --rolled-back ${f.name}\`, then run \`npm run migrate\``,
+      details: [
+        ...(f.row?.logs ? ['Recorded error:', ...f.row.logs.split('\n').map((l) => `    ${l}`)] : []),
+        'Our migrations run in a transaction: a failed one changed nothing, so marking it rolled back is safe.',
+      ],
+    })
+  }
+  const early = status.entries.filter((e) => e.outOfOrder && e.local)
+  if (early.length > 0) {
+    const lastApplied = status.entries.filter((e) => e.state === 'applied').at(-1)!.name
+    throw new MigrateError('HISTORY_CONFLICT', `Pending migration \`${early[0]!.name}\` sorts before the applied migration \`${lastApplied}\`.`, {
+      hint: `Rename its folder so it sorts after \`${lastApplied}\` (next number), then run \`npm run migrate\``,
+      details: early.map((e) => `    pending, out of order: ${e.name}`),
+    })
+  }
+  const warnings: string[] = []
+  for (const e of status.entries) {
+    if (e.missingLocally && e.state === 'applied') warnings.push(`\`${e.name}\` is applied in the database but has no folder in the migrations folder`)
+    if (e.checksumMatches === false && e.state === 'applied') warnings.push(`\`${e.name}\` was edited after it was applied (migration.sql checksum differs from the recorded one)`)
+  }
+  return { warnings }
+}
+
+/** The deploy itself; the caller holds the migration lock on `conn`. */
+export async function deployLocked(conn: Connection, local: LocalMigration[], logger: Logger): Promise<DeployResult> {
+  const { client, target } = conn
+  await ensureHistoryTable(client, target.schema)
+  const status = computeStatus(local, await readHistory(client, target.schema))
+  const { warnings } = checkBeforeDeploy(status)
+  for (const w of warnings) logger.warn(w)
+  const pending = status.entries.filter((e) => (e.state === 'pending' || e.state === 'rolled_back') && e.local).map((e) => e.local!)
+  const applied: AppliedMigration[] = []
+  for (const m of pending) {
+    logger.info(`Applying: ${m.name}`)
+    applied.push(await applyOne(conn, m))
+    logger.info(`Applied: ${m.name} in ${applied.at(-1)!.durationMs}ms`)
+  }
+  return { applied, alreadyApplied: status.counts.applied, warnings }
+}
+
+async function applyOne(conn: Connection, m: LocalMigration): Promise<AppliedMigration> {
+  const { client, target } = conn
+  // Checksum and SQL from the same bytes: what is recorded is what ran.
+  const bytes = readFileSync(m.sqlPath)
+  const checksum = checksumOf(bytes)
+  const sql = bytes.toString('utf8')
+  const startedAt = new Date()
+  const t0 = performance.now()
+  try {
+    let id = ''
+    await runInTransaction(client, sql, {
+      before: async () => void (id = await recordStarted(client, target.schema, { name: m.name, checksum })),
+      after: () => recordFinished(client, target.schema, id),
+    })
+  } catch (err) {
+    const file = displayPath(path.join(m.dir, 'migration.sql'))
+    if (!isServerError(err)) {
+      // The connection broke: the server rolls the transaction back; nothing to record.
+      throw new MigrateError('MIGRATION_FAILED', `Migration \`${m.name}\` was interrupted: ${(err as Error).message}. It was not applied.`, {
+        hint: 'Run `npm run migrate:status`, then `npm run migrate` again',
+        cause: err,
+      })
+    }
+    const failure = describeSqlError(err, sql)
+    const logs = [`Migration \`${m.name}\` failed: ${failure.message}`, ...(failure.statement ? [`Statement (line ${failure.line}):`, failure.statement] : []), 'The transaction was rolled back: the database is as it was before this migration.'].join('\n')
+    await recordFailed(client, target.schema, { name: m.name, checksum, logs, startedAt }).catch(() => {})
+    throw sqlFailureError('MIGRATION_FAILED', `Migration \`${m.name}\` failed and was rolled back (the database is as before it)`, file, failure, {
+      cause: err,
+      hint: `Fix ${file}, then \`npx prisma migrate resolve --rolled-back ${m.name}\` and \`npm run migrate\``,
+    })
+  }
+  return { name: m.name, durationMs: Math.round(performance.now() - t0) }
+}

@@ -1,0 +1,99 @@
+// The ONLY module that reads or writes `_prisma_migrations`. The table and
+// its rows are exactly Prisma's, so `npx prisma migrate status` and our
+// commands always agree about what is applied.
+import { randomUUID } from 'node:crypto'
+import type pg from 'pg'
+import { quoteIdent } from './sql.ts'
+
+export const HISTORY_TABLE = '_prisma_migrations'
+
+export interface HistoryRow {
+  id: string
+  checksum: string
+  finishedAt: Date | null
+  migrationName: string
+  logs: string | null
+  rolledBackAt: Date | null
+  startedAt: Date
+  appliedStepsCount: number
+}
+
+/** Prisma's states: applied = finished and not rolled back; failed = not finished and not rolled back. */
+export function rowState(row: HistoryRow): 'applied' | 'failed' | 'rolled_back' {
+  if (row.rolledBackAt) return 'rolled_back'
+  return row.finishedAt ? 'applied' : 'failed'
+}
+
+const table = (schema: string): string => `${quoteIdent(schema)}.${quoteIdent(HISTORY_TABLE)}`
+
+export async function historyTableExists(client: pg.Client, schema: string): Promise<boolean> {
+  const r = await client.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [table(schema)])
+  return r.rows[0]!.ok
+}
+
+/** Creates the schema and Prisma's table if missing (Prisma's DDL, column for column). */
+export async function ensureHistoryTable(client: pg.Client, schema: string): Promise<void> {
+  if (await historyTableExists(client, schema)) return
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`)
+  await client.query(`CREATE TABLE IF NOT EXISTS ${table(schema)} (
+    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"              VARCHAR(64) NOT NULL,
+    "finished_at"           TIMESTAMPTZ,
+    "migration_name"        VARCHAR(255) NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        TIMESTAMPTZ,
+    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
+)`)
+}
+
+/** All rows, oldest first; [] when the table does not exist yet. */
+export async function readHistory(client: pg.Client, schema: string): Promise<HistoryRow[]> {
+  if (!(await historyTableExists(client, schema))) return []
+  const r = await client.query(
+    `SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count
+       FROM ${table(schema)} ORDER BY started_at, migration_name, id`,
+  )
+  return r.rows.map((x) => ({
+    id: x.id,
+    checksum: x.checksum,
+    finishedAt: x.finished_at,
+    migrationName: x.migration_name,
+    logs: x.logs,
+    rolledBackAt: x.rolled_back_at,
+    startedAt: x.started_at,
+    appliedStepsCount: x.applied_steps_count,
+  }))
+}
+
+/** Inserts the row Prisma inserts before running a migration; returns its id. Call inside the migration's transaction. */
+export async function recordStarted(client: pg.Client, schema: string, m: { name: string; checksum: string }): Promise<string> {
+  const id = randomUUID()
+  await client.query(
+    `INSERT INTO ${table(schema)} (id, checksum, migration_name, started_at, applied_steps_count) VALUES ($1, $2, $3, clock_timestamp(), 0)`,
+    [id, m.checksum, m.name],
+  )
+  return id
+}
+
+export async function recordFinished(client: pg.Client, schema: string, id: string): Promise<void> {
+  await client.query(`UPDATE ${table(schema)} SET finished_at = clock_timestamp(), applied_steps_count = 1 WHERE id = $1`, [id])
+}
+
+/**
+ * Records a failed migration the way Prisma leaves one (no finished_at, logs
+ * set), AFTER its transaction was rolled back, so `prisma migrate status`
+ * reports it as failed and deploys stop (P3009) until it is resolved.
+ */
+export async function recordFailed(client: pg.Client, schema: string, m: { name: string; checksum: string; logs: string; startedAt: Date }): Promise<void> {
+  await client.query(
+    `INSERT INTO ${table(schema)} (id, checksum, migration_name, logs, started_at, applied_steps_count) VALUES ($1, $2, $3, $4, $5, 0)`,
+    [randomUUID(), m.checksum, m.name, m.logs, m.startedAt],
+  )
+}
+
+/** Removes an applied row (rollback); call inside the rollback step's transaction. Returns rows deleted. */
+export async function deleteRow(client: pg.Client, schema: string, id: string): Promise<number> {
+  const r = await client.query(`DELETE FROM ${table(schema)} WHERE id = $1`, [id])
+  return r.rowCount ?? 0
+}

@@ -1,0 +1,33 @@
+import path from 'node:path'
+import { projectRoot } from '../db/config.ts'
+import { silentLogger, type Logger } from './logger.ts'
+
+/** Options every command of the library accepts. */
+export interface CommonOptions {
+  /** postgresql:// URL; Prisma's `?schema=` selects the schema (default public). */
+  url: string
+  /** Default: `<project root>/prisma/migrations`. */
+  migrationsDir?: string
+  logger?: Logger
+  /** How long to wait for another migration holding the advisory lock. Default 300000. */
+  lockTimeoutMs?: number
+}
+
+export function defaultMigrationsDir(): string {
+  return path.join(projectRoot(), 'prisma', 'migrations')
+}
+
+export function resolved(opts: CommonOptions): { migrationsDir: string; logger: Logger } {
+  return { migrationsDir: path.resolve(opts.migrationsDir ?? defaultMigrationsDir()), logger: opts.logger ?? silentLogger }
+}
+
+/** Path shown to people: relative to the cwd when inside it. */
+export function displayPath(p: string): string {
+  const rel = path.relative(process.cwd(), p)
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p
+}
+
+/** `npm run` puts node_modules/.bin on PATH; children we spawn (prisma, its seed command `tsx ...`) need it too. */
+export function withLocalBin(root: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...env, PATH: [path.join(root, 'node_modules', '.bin'), env.PATH].filter(Boolean).join(path.delimiter) }
+}

@@ -1,0 +1,79 @@
+// The spec writes `npm run migrate:rollback --steps=2` and `--to=X` without
+// `--`. Real `npm run` processes, to pin down what npm 11 hands the script and
+// that every spelling does what the user meant, or refuses with exit 2.
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { after, before, beforeEach, describe, test } from 'node:test'
+import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
+import { FIXTURES, runNpm, stripTimes } from './fixtures/cli.ts'
+import { deploy } from '../src/migrate/index.ts'
+
+const basic = path.join(FIXTURES, 'basic')
+const applied = async (url: string): Promise<string[]> =>
+  (await query<{ migration_name: string }>(url, `SELECT migration_name FROM _prisma_migrations ORDER BY migration_name`)).map((r) => r.migration_name)
+
+describe('npm run migrate:rollback with and without --', () => {
+  let db: TestDatabase
+  before(async () => {
+    db = await createTestDatabase('cli_npm')
+  })
+  after(async () => {
+    await db.drop()
+  })
+  beforeEach(async () => {
+    await deploy({ url: db.url, migrationsDir: basic })
+  })
+  const opts = () => ({ url: db.url, migrationsDir: basic })
+
+  test('--steps=2 before -- (npm_config_steps) rolls back two and says where the value came from', async () => {
+    const r = await runNpm('migrate:rollback', ['--steps=2'], opts())
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.out[0], 'Using: --steps=2 (given before `--`; npm passed it as npm_config_steps)')
+    assert.equal(r.out.at(-1), 'Done: 2 rolled back; latest applied is now `001_create_users`')
+    assert.deepEqual(await applied(db.url), ['001_create_users'])
+  })
+
+  test('-- --steps=2 does the same', async () => {
+    const r = await runNpm('migrate:rollback', ['--', '--steps=2'], opts())
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.out.at(-1), 'Done: 2 rolled back; latest applied is now `001_create_users`')
+    assert.deepEqual(await applied(db.url), ['001_create_users'])
+  })
+
+  test('--to=X before -- arrives as npm_config_token_description and is honoured', async () => {
+    const r = await runNpm('migrate:rollback', ['--to=001_create_users'], opts())
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.out[0], 'Using: --to=001_create_users (given before `--`; npm passed it as npm_config_token_description)')
+    assert.deepEqual(await applied(db.url), ['001_create_users'])
+    const after = await runNpm('migrate:rollback', ['--', '--to=001_create_users'], opts())
+    assert.equal(after.code, 0, after.stderr)
+    assert.equal(after.out.at(-1), 'Nothing to roll back: `001_create_users` is already the latest applied migration')
+  })
+
+  test('--dry-run before -- (npm_config_dry_run) is a dry run', async () => {
+    const r = await runNpm('migrate:rollback', ['--dry-run'], opts())
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(r.out.slice(0, 3).map(stripTimes), [
+      'Using: --dry-run (given before `--`; npm passed it as npm_config_dry_run)',
+      `Database: ${db.url} (DATABASE_URL from the environment)`,
+      'Dry run: 1 migration would be rolled back; nothing is changed',
+    ])
+    assert.deepEqual(await applied(db.url), ['001_create_users', '002_add_user_nickname', '003_create_posts'])
+  })
+
+  test('conflicts, split values, typos and options of other commands exit 2 and touch nothing', async () => {
+    const cases: Array<[string, string[], string]> = [
+      ['migrate:rollback', ['--steps=2', '--', '--steps=3'], '! Conflicting values for `--steps`: `--steps=3` (after --) and `--steps=2` (given before `--`, passed by npm as npm_config_steps).'],
+      ['migrate:rollback', ['--to=001_create_users', '--', '--to=002_add_user_nickname'], '! Conflicting values for `--to`: `--to=002_add_user_nickname` (after --) and `--to=001_create_users` (given before `--`, passed by npm as npm_config_token_description).'],
+      ['migrate:rollback', ['--steps', '2'], '! `--steps` reached this command without its value (npm splits `--steps value`).'],
+      ['migrate:rollback', ['--stesp=2'], '! Unknown option `--stesp` for `migrate:rollback` (passed by npm as npm_config_stesp).'],
+      ['migrate', ['--dry-run'], '! `--dry-run` is not an option of `migrate`.'],
+    ]
+    for (const [script, args, first] of cases) {
+      const r = await runNpm(script, args, opts())
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.equal(r.err.find((l) => !l.startsWith('npm warn')), first, args.join(' '))
+    }
+    assert.deepEqual(await applied(db.url), ['001_create_users', '002_add_user_nickname', '003_create_posts'])
+  })
+})
