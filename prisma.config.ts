@@ -27,7 +27,7 @@ export default defineConfig({
   schema: 'prisma/schema.prisma',
   migrations: {
     path: 'prisma/migrations',
-    seed: 'tsx seeds/index.ts',
+    seed: 'node --import tsx seeds/index.ts',
   },
   datasource: {
     url,
