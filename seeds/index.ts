@@ -2,7 +2,7 @@
 // Demo data always; a realistic volume on request:
 //   tsx seeds/index.ts --subscribers=200000 --messages=1000000
 // Safe to run again: every seed upserts on a natural key, so a second run leaves the same rows.
-import { prisma } from '../src/client.ts'
+import { api, pool, prisma } from '../src/client.ts'
 import { seedCampaigns } from './campaigns.ts'
 import { seedGroups } from './groups.ts'
 import { seedConversation, seedDeliveredCampaign, seedLoadMessages } from './messages.ts'
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const manager = users.find((u) => u.role === 'MANAGER')!
   const agent = users.find((u) => u.role === 'AGENT')!
   const campaigns = await seedCampaigns(prisma, manager, groups)
-  await seedDeliveredCampaign(prisma, campaigns[0]!)
+  await seedDeliveredCampaign(prisma, api, campaigns[0]!)
   await seedConversation(prisma, subscribers[1]!, agent)
   log(`Campaigns (demo): ${campaigns.length}`)
 
@@ -56,5 +56,7 @@ try {
   process.stderr.write(`Seeding failed: ${err instanceof Error ? err.message : String(err)}\n`)
   process.exitCode = 1
 } finally {
+  // Prisma does not end the pool it was given; an open pool would keep the process alive.
   await prisma.$disconnect()
+  await pool.end()
 }

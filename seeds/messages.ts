@@ -1,30 +1,33 @@
 // Messages: the demo campaign fanned out and delivered, a short 1:1 conversation, and the
 // bulk generator. Idempotent: messages carry deterministic WhatsApp ids, and the demo
 // fan-out only runs for a campaign that has none yet.
-import { applyDeliveryStatus, fanOutCampaign, markMessageSent } from '../src/broadcast.ts'
+import type { WatifyApi } from '../src/api/index.ts'
 import type { Campaign, PrismaClient, Subscriber, User } from '../src/generated/prisma/client.ts'
 import { LOAD_PHONE_PREFIX } from './subscribers.ts'
 
 const T0 = new Date('2025-03-10T08:00:00Z')
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000)
 
-/** Fans the campaign out, then walks its messages through sent / delivered / read / failed. */
-export async function seedDeliveredCampaign(prisma: PrismaClient, campaign: Campaign): Promise<void> {
+/**
+ * Fans the campaign out, then walks its messages through the sender and the delivery
+ * webhooks (src/api, as the backend does): sent, then delivered / read / failed.
+ */
+export async function seedDeliveredCampaign(prisma: PrismaClient, api: WatifyApi, campaign: Campaign): Promise<void> {
   if (campaign.totalRecipients > 0 || campaign.status !== 'DRAFT') return
-  await fanOutCampaign(prisma, campaign.id)
+  await api.fanOutCampaign(campaign.id)
+  // The fan-out set started_at; the walk's times follow it.
   const { startedAt } = await prisma.campaign.findUniqueOrThrow({ where: { id: campaign.id }, select: { startedAt: true } })
   const at = (seconds: number) => new Date(startedAt!.getTime() + seconds * 1000)
   const messages = await prisma.message.findMany({ where: { campaignId: campaign.id }, orderBy: { id: 'asc' } })
   for (const [i, m] of messages.entries()) {
     const wamid = `wamid.demo.${campaign.id}.${m.subscriberId}`
+    await api.markMessageSent(m.id, wamid, at(1 + i))
     if (i % 5 === 4) {
-      await prisma.message.update({ where: { id: m.id }, data: { whatsappMessageId: wamid } })
-      await applyDeliveryStatus(prisma, wamid, { status: 'FAILED', at: at(10 + i), errorCode: '131026', errorReason: 'Message undeliverable' })
+      await api.recordDeliveryStatus(wamid, 'FAILED', at(10 + i), { code: '131026', reason: 'Message undeliverable' })
       continue
     }
-    await markMessageSent(prisma, m.id, wamid, at(1 + i))
-    if (i % 5 <= 2) await applyDeliveryStatus(prisma, wamid, { status: 'DELIVERED', at: at(30 + i) })
-    if (i % 5 <= 1) await applyDeliveryStatus(prisma, wamid, { status: 'READ', at: at(300 + i) })
+    if (i % 5 <= 2) await api.recordDeliveryStatus(wamid, 'DELIVERED', at(30 + i))
+    if (i % 5 <= 1) await api.recordDeliveryStatus(wamid, 'READ', at(300 + i))
   }
   await prisma.campaign.update({ where: { id: campaign.id }, data: { status: 'COMPLETED', completedAt: at(3600) } })
 }

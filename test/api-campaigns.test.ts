@@ -1,4 +1,4 @@
-// src/api campaign and message paths (fanOutCampaign, recordDeliveryStatus,
+// src/api campaign and message paths (fanOutCampaign, markMessageSent, recordDeliveryStatus,
 // campaignPerformance, subscriberHistory) on a fresh database with the project's
 // migrations applied; results checked with SQL, through both executors.
 import assert from 'node:assert/strict'
@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 
-import { type ApiDb, campaignPerformance, fanOutCampaign, recordDeliveryStatus, subscriberHistory } from '../src/api/index.ts'
+import { type ApiDb, campaignPerformance, fanOutCampaign, markMessageSent, recordDeliveryStatus, subscriberHistory } from '../src/api/index.ts'
 import { PrismaClient } from '../src/generated/prisma/client.ts'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
 import { PRISMA_BIN, run } from './helpers/prisma.ts'
@@ -118,6 +118,69 @@ describe('fanOutCampaign', { concurrency: false }, () => {
     await assert.rejects(fanOutCampaign(prisma, 999999), /campaign 999999 does not exist/)
     await assert.rejects(fanOutCampaign(prisma, 1.5), /is not a positive integer/)
     for (const id of [none, empty, done]) assert.deepEqual(await recipients(id), [])
+  })
+})
+
+describe('markMessageSent', { concurrency: false }, () => {
+  let cid: number
+  let ids: bigint[]
+  before(async () => {
+    cid = await campaign({ tags: ['promo'], match: 'all' })
+    await fanOutCampaign(prisma, cid)
+    ids = (await query<{ id: string }>(db.url, 'SELECT id::text FROM messages WHERE campaign_id = $1 ORDER BY id', [cid])).map((r) => BigInt(r.id))
+    assert.ok(ids.length >= 6)
+  })
+  const msg = async (id: bigint) =>
+    (await query<{ status: string; whatsapp_message_id: string | null; sent_at: Date | null; updated_at: Date }>(
+      db.url, 'SELECT status::text, whatsapp_message_id, sent_at, updated_at FROM messages WHERE id = $1', [id.toString()]))[0]!
+  const counters = async () =>
+    (await query<{ total_recipients: number; sent_count: number }>(db.url, 'SELECT total_recipients, sent_count FROM campaigns WHERE id = $1', [cid]))[0]!
+  const t = (s: number) => new Date(Date.UTC(2026, 4, 2, 9, 0, s))
+
+  for (const [label, getDb] of paths) {
+    const [a, b, c] = label === 'pool' ? [0, 1, 2] : [3, 4, 5]
+    test(`${label}: queued -> sent with its WhatsApp id, once; webhooks then find it`, async () => {
+      const before = await counters()
+      assert.deepEqual(await markMessageSent(getDb(), ids[a]!, `wamid.S${a}`, t(1)), { outcome: 'updated', status: 'SENT' })
+      let m = await msg(ids[a]!)
+      assert.deepEqual([m.status, m.whatsapp_message_id, m.sent_at], ['sent', `wamid.S${a}`, t(1)])
+      assert.equal((await counters()).sent_count, before.sent_count + 1, 'the campaign counter follows')
+      const stamp = m.updated_at
+      // A retried call (same or another id) changes nothing: the first id stays, webhooks keep finding it.
+      assert.deepEqual(await markMessageSent(getDb(), ids[a]!, `wamid.S${a}`, t(2)), { outcome: 'ignored', status: 'SENT' })
+      assert.deepEqual(await markMessageSent(getDb(), ids[a]!, `wamid.other${a}`, t(3)), { outcome: 'ignored', status: 'SENT' })
+      m = await msg(ids[a]!)
+      assert.deepEqual([m.status, m.whatsapp_message_id, m.sent_at, m.updated_at], ['sent', `wamid.S${a}`, t(1), stamp])
+      assert.deepEqual(await recordDeliveryStatus(getDb(), `wamid.S${a}`, 'DELIVERED', t(4)), { outcome: 'updated', status: 'DELIVERED' })
+      assert.deepEqual(await markMessageSent(getDb(), ids[a]!, `wamid.S${a}`, t(5)), { outcome: 'ignored', status: 'DELIVERED' })
+      // Numbers are accepted as ids too; a failed message is not sent afterwards.
+      assert.deepEqual(await markMessageSent(getDb(), Number(ids[b]!), `wamid.S${b}`, t(6)), { outcome: 'updated', status: 'SENT' })
+      assert.deepEqual(await recordDeliveryStatus(getDb(), `wamid.S${b}`, 'FAILED', t(7), { code: '131026' }), { outcome: 'updated', status: 'FAILED' })
+      assert.deepEqual(await markMessageSent(getDb(), ids[b]!, `wamid.S${b}`, t(8)), { outcome: 'ignored', status: 'FAILED' })
+      assert.equal((await msg(ids[b]!)).status, 'failed')
+      // An id another message already has is refused, and the message stays queued.
+      await assert.rejects(
+        markMessageSent(getDb(), ids[c]!, `wamid.S${a}`, t(9)),
+        new RegExp(`^ApiInputError: markMessageSent: WhatsApp message id \`wamid\\.S${a}\` already belongs to message ${ids[a]}\\. Pass the id WhatsApp returned for this message; each sent message has its own$`),
+      )
+      assert.deepEqual([(await msg(ids[c]!)).status, (await msg(ids[c]!)).whatsapp_message_id], ['queued', null])
+      assert.deepEqual(await markMessageSent(getDb(), 999999999n, 'wamid.none', t(10)), { outcome: 'not_found', status: null })
+    })
+  }
+
+  test('inbound messages are not sent; bad input is refused before writing', async () => {
+    const [inbound] = await query<{ id: string }>(
+      db.url, `INSERT INTO messages (subscriber_id, direction, type, body, whatsapp_message_id, status) VALUES (1, 'inbound', 'text', 'hi', 'wamid.in1', 'received') RETURNING id::text`)
+    assert.deepEqual(await markMessageSent(prisma, BigInt(inbound!.id), 'wamid.in', t(1)), { outcome: 'ignored', status: 'RECEIVED' })
+    assert.equal((await msg(BigInt(inbound!.id))).whatsapp_message_id, 'wamid.in1')
+    await assert.rejects(markMessageSent(prisma, 0n, 'wamid.x', t(1)), /^ApiInputError: markMessageSent: message id `0` is not a positive 64-bit integer\. Pass the message id \(messages\.id\)$/)
+    await assert.rejects(markMessageSent(prisma, 1.5, 'wamid.x', t(1)), /message id `1\.5` is not a positive 64-bit integer/)
+    await assert.rejects(markMessageSent(prisma, ids[5]!, '', t(1)), /WhatsApp message id `` is empty or longer than 128 characters/)
+    await assert.rejects(markMessageSent(prisma, ids[5]!, 'w'.repeat(129), t(1)), /is empty or longer than 128 characters/)
+    await assert.rejects(markMessageSent(prisma, ids[5]!, 'wamid.x', new Date('x')), /`at` is not a valid Date/)
+    assert.equal((await msg(ids[5]!)).status, 'queued')
+    // Test-only rows: remove them so later counts in this file see only what they set up.
+    await query(db.url, 'DELETE FROM messages WHERE id = $1', [inbound!.id])
   })
 })
 

@@ -3,7 +3,7 @@
 // Which path to use for what, with measured numbers: docs/performance.md.
 import { type CampaignPerformance, campaignPerformance, type FanOutResult, fanOutCampaign } from './campaigns.ts'
 import type { ApiDb } from './executor.ts'
-import { type DeliveryError, type DeliveryResult, type DeliveryStatus, type HistoryPage, recordDeliveryStatus, subscriberHistory } from './messages.ts'
+import { type DeliveryError, type DeliveryResult, type DeliveryStatus, type HistoryPage, markMessageSent, type MarkSentResult, recordDeliveryStatus, subscriberHistory } from './messages.ts'
 import { audienceSize, type ImportResult, type ImportSubscriberRow, importSubscribers, type TagExpression } from './subscribers.ts'
 
 export { ApiInputError, type ApiDb } from './executor.ts'
@@ -17,6 +17,8 @@ export {
   HISTORY_MAX_LIMIT,
   type HistoryMessage,
   type HistoryPage,
+  markMessageSent,
+  type MarkSentResult,
   recordDeliveryStatus,
   subscriberHistory,
 } from './messages.ts'
@@ -25,6 +27,7 @@ export { audienceSize, IMPORT_CHUNK_ROWS, type ImportResult, type ImportSubscrib
 export interface WatifyApi {
   importSubscribers(rows: readonly ImportSubscriberRow[], opts?: { chunkRows?: number }): Promise<ImportResult>
   fanOutCampaign(campaignId: number): Promise<FanOutResult>
+  markMessageSent(messageId: bigint | number, waMessageId: string, at: Date): Promise<MarkSentResult>
   recordDeliveryStatus(waMessageId: string, status: DeliveryStatus, at: Date, error?: DeliveryError): Promise<DeliveryResult>
   campaignPerformance(campaignId: number): Promise<CampaignPerformance | null>
   audienceSize(expr: TagExpression): Promise<number>
@@ -39,6 +42,7 @@ export function createApi(db: ApiDb): WatifyApi {
   return {
     importSubscribers: (rows, opts) => importSubscribers(db, rows, opts),
     fanOutCampaign: (campaignId) => fanOutCampaign(db, campaignId),
+    markMessageSent: (messageId, waMessageId, at) => markMessageSent(db, messageId, waMessageId, at),
     recordDeliveryStatus: (waMessageId, status, at, error) => recordDeliveryStatus(db, waMessageId, status, at, error),
     campaignPerformance: (campaignId) => campaignPerformance(db, campaignId),
     audienceSize: (expr) => audienceSize(db, expr),

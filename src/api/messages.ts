@@ -86,6 +86,64 @@ export async function recordDeliveryStatus(db: ApiDb, waMessageId: string, statu
 }
 
 // ---------------------------------------------------------------------------
+// Sending: queued -> sent, with the id WhatsApp returned
+
+export interface MarkSentResult {
+  /**
+   * updated: the message is now sent with this WhatsApp id; ignored: it was no longer
+   * queued (already sent, failed, or inbound), nothing changed; not_found: no such message.
+   */
+  outcome: 'updated' | 'ignored' | 'not_found'
+  /** The message's status after the call (null when not_found). */
+  status: MessageStatus | null
+}
+
+// The sender's step, before any webhook can find the message: WhatsApp's id is only
+// known once the send call returns. Only a queued message moves (a retried or late
+// call changes nothing). `taken` refuses an id another message already has, instead
+// of letting the unique index fail the statement.
+export const markMessageSentStatement: Statement = {
+  name: 'watify_mark_message_sent_v1',
+  text: `
+WITH prev AS (
+  SELECT id, status FROM messages WHERE id = $1::bigint
+), taken AS (
+  SELECT id FROM messages WHERE whatsapp_message_id = $2::varchar AND id <> $1::bigint
+), upd AS (
+  UPDATE messages m SET status = 'sent', whatsapp_message_id = $2::varchar, sent_at = $3::timestamptz
+    FROM prev
+   WHERE m.id = prev.id AND m.status = 'queued' AND NOT EXISTS (SELECT 1 FROM taken)
+  RETURNING m.status
+)
+SELECT prev.status::text AS previous, upd.status::text AS current, (SELECT min(id)::text FROM taken) AS taken_by
+  FROM prev LEFT JOIN upd ON true`,
+}
+
+/**
+ * Records that WhatsApp accepted a queued message: status `SENT`, its WhatsApp message
+ * id (which delivery webhooks then refer to) and `sent_at`. Only from `QUEUED`.
+ */
+export async function markMessageSent(db: ApiDb, messageId: bigint | number, waMessageId: string, at: Date): Promise<MarkSentResult> {
+  const id = typeof messageId === 'bigint' ? messageId : Number.isSafeInteger(messageId) ? BigInt(messageId) : -1n
+  if (id <= 0n || id > 9223372036854775807n) {
+    throw new ApiInputError(`markMessageSent: message id \`${String(messageId)}\` is not a positive 64-bit integer`, 'Pass the message id (messages.id)')
+  }
+  if (typeof waMessageId !== 'string' || waMessageId === '' || waMessageId.length > 128) {
+    throw new ApiInputError(`markMessageSent: WhatsApp message id \`${String(waMessageId)}\` is empty or longer than 128 characters`, 'Pass the `messages[0].id` WhatsApp returned for the send (wamid....)')
+  }
+  if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
+    throw new ApiInputError('markMessageSent: `at` is not a valid Date', 'Pass the time WhatsApp accepted the message, e.g. new Date()')
+  }
+  const [row] = await executorFor(db).rows<{ previous: string; current: string | null; taken_by: string | null }>(markMessageSentStatement, [id.toString(), waMessageId, at])
+  if (!row) return { outcome: 'not_found', status: null }
+  if (row.taken_by !== null && row.current === null && row.previous === 'queued') {
+    throw new ApiInputError(`markMessageSent: WhatsApp message id \`${waMessageId}\` already belongs to message ${row.taken_by}`, 'Pass the id WhatsApp returned for this message; each sent message has its own')
+  }
+  if (row.current === null) return { outcome: 'ignored', status: fromDbEnum<MessageStatus>(row.previous) }
+  return { outcome: 'updated', status: fromDbEnum<MessageStatus>(row.current) }
+}
+
+// ---------------------------------------------------------------------------
 // Subscriber history
 
 export interface HistoryMessage {
