@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 
 import { adminQuery, createTestDatabase, query, withDatabase, type TestDatabase } from './helpers/db.ts'
-import { ENGINE_BIN, run, tempProject, type TempProject } from './helpers/prisma.ts'
+import { ENGINE_BIN, ROOT, run, tempProject, type TempProject } from './helpers/prisma.ts'
+import { spawn } from 'node:child_process'
 
 const USER = `model User {
   id    Int    @id @default(autoincrement())
@@ -208,6 +209,42 @@ describe('Prisma CLI on the Wasm engine', { concurrency: false }, () => {
     assert.equal(r.code, 0, r.stdout + r.stderr)
     assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM "User"`), [{ n: 0 }])
     assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL`), [{ n: 3 }])
+  })
+
+  test('createMigration works as the first call of an engine (devDiagnostic is run for it)', async () => {
+    // The Wasm engine only prepares its shadow database inside devDiagnostic;
+    // the stand-in runs it and retries when a caller skipped it.
+    const schemaPath = join(p.dir, 'prisma/schema.prisma')
+    const child = spawn(ENGINE_BIN, ['--datamodels', schemaPath, '--datasource', JSON.stringify({ url: db.url })], { cwd: p.dir, stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stderr.on('data', (d) => (err += d))
+    const reply = new Promise<{ result?: { migrationScript?: string }; error?: unknown }>((resolve) => {
+      child.stdout.on('data', (d) => {
+        out += d
+        const line = out.split('\n').find((l) => l.includes('"id":1'))
+        if (line) resolve(JSON.parse(line))
+      })
+    })
+    const request = {
+      id: 1,
+      jsonrpc: '2.0',
+      method: 'createMigration',
+      params: {
+        draft: true,
+        migrationName: 'first',
+        migrationsList: { baseDir: join(ROOT, 'test/.tmp/does-not-exist'), lockfile: { path: 'migration_lock.toml', content: null }, migrationDirectories: [], shadowDbInitScript: '' },
+        schema: { files: [{ path: schemaPath, content: readFileSync(schemaPath, 'utf8') }] },
+        filters: { externalTables: [], externalEnums: [] },
+      },
+    }
+    child.stdin.write(JSON.stringify(request) + '\n')
+    const answer = await reply
+    child.stdin.end()
+    await new Promise((r) => child.on('close', r))
+    assert.equal(answer.error, undefined, JSON.stringify(answer.error) + err)
+    assert.match(answer.result?.migrationScript ?? '', /CREATE TABLE "User"/)
+    assert.deepEqual(await shadowDatabases(db), [])
   })
 
   test('a user-chosen PRISMA_SCHEMA_ENGINE_BINARY is respected', async () => {

@@ -96,6 +96,7 @@ export async function createRpcServer({ datamodels, datasource }: Options) {
         } catch (error) {
           // The engine caches the shadow database set-up in devDiagnostic.
           if (!String((error as Error)?.message ?? '').includes(SHADOW_CACHE_MISS)) throw error
+          log(JSON.stringify({ level: 'INFO', fields: { message: `${method}: shadow database not prepared yet; running devDiagnostic and retrying` }, target: 'watify::engine' }))
           await e.devDiagnostic({ migrationsList: params.migrationsList, filters: params.filters })
           return await (e[method] as (p: unknown) => Promise<unknown>)(params)
         }
