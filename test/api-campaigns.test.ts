@@ -4,28 +4,15 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 
-import { PrismaPg } from '@prisma/adapter-pg'
-import pg from 'pg'
+import { campaignPerformance, fanOutCampaign, markMessageSent, recordDeliveryStatus, subscriberHistory } from '../src/api/index.ts'
+import { openApiDatabase } from './helpers/api.ts'
+import { query } from './helpers/db.ts'
 
-import { type ApiDb, campaignPerformance, fanOutCampaign, markMessageSent, recordDeliveryStatus, subscriberHistory } from '../src/api/index.ts'
-import { PrismaClient } from '../src/generated/prisma/client.ts'
-import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
-import { PRISMA_BIN, run } from './helpers/prisma.ts'
-
-let db: TestDatabase
-let pool: pg.Pool
-let prisma: PrismaClient
-const paths: Array<[string, () => ApiDb]> = [
-  ['pool', () => ({ prisma, pool })],
-  ['prisma', () => prisma],
-]
+// Set up before the tests are declared: they are declared once per executor path.
+const { db, pool, prisma, paths, close } = await openApiDatabase('api_campaigns')
+after(close)
 
 before(async () => {
-  db = await createTestDatabase('api_campaigns')
-  const r = await run(PRISMA_BIN, ['migrate', 'deploy'], { env: { DATABASE_URL: db.url } })
-  assert.equal(r.code, 0, `prisma migrate deploy failed:\n${r.stdout}\n${r.stderr}`)
-  pool = new pg.Pool({ connectionString: db.url, max: 4 })
-  prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
   // 60 subscribers: tags from the id; every 6th opted out, every 10th pending. Group 1 holds ids 1..10.
   await query(
     db.url,
@@ -41,12 +28,6 @@ before(async () => {
      INSERT INTO whatsapp_groups (whatsapp_group_id, name) VALUES ('120363000000000001@g.us', 'G1');
      INSERT INTO group_members (group_id, subscriber_id) SELECT 1, i FROM generate_series(1, 10) i;`,
   )
-})
-
-after(async () => {
-  await prisma?.$disconnect()
-  await pool?.end().catch(() => {})
-  await db?.drop()
 })
 
 async function campaign(fields: { tags?: string[]; match?: 'any' | 'all'; group?: boolean; status?: string; body?: string | null }): Promise<number> {

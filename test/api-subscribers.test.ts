@@ -4,35 +4,13 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 
-import { PrismaPg } from '@prisma/adapter-pg'
-import pg from 'pg'
+import { ApiInputError, audienceSize, importSubscribers } from '../src/api/index.ts'
+import { openApiDatabase } from './helpers/api.ts'
+import { query } from './helpers/db.ts'
 
-import { ApiInputError, type ApiDb, audienceSize, importSubscribers } from '../src/api/index.ts'
-import { PrismaClient } from '../src/generated/prisma/client.ts'
-import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
-import { PRISMA_BIN, run } from './helpers/prisma.ts'
-
-let db: TestDatabase
-let pool: pg.Pool
-let prisma: PrismaClient
-const paths: Array<[string, () => ApiDb]> = [
-  ['pool', () => ({ prisma, pool })],
-  ['prisma', () => prisma],
-]
-
-before(async () => {
-  db = await createTestDatabase('api_subscribers')
-  const r = await run(PRISMA_BIN, ['migrate', 'deploy'], { env: { DATABASE_URL: db.url } })
-  assert.equal(r.code, 0, `prisma migrate deploy failed:\n${r.stdout}\n${r.stderr}`)
-  pool = new pg.Pool({ connectionString: db.url, max: 3 })
-  prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
-})
-
-after(async () => {
-  await prisma?.$disconnect()
-  await pool?.end().catch(() => {})
-  await db?.drop()
-})
+// Set up before the tests are declared: they are declared once per executor path.
+const { db, prisma, paths, close } = await openApiDatabase('api_subscribers')
+after(close)
 
 interface SubRow {
   phone: string

@@ -5,13 +5,16 @@ import type pg from 'pg'
 import { connect } from './connection.ts'
 import { HISTORY_TABLE } from './history.ts'
 
-export type CatalogObjectKind = 'table' | 'column' | 'constraint' | 'index' | 'trigger' | 'function' | 'type' | 'sequence' | 'view'
+export type CatalogObjectKind = 'table' | 'column' | 'constraint' | 'index' | 'trigger' | 'function' | 'type' | 'sequence' | 'view' | 'extension' | 'comment'
 
 export interface CatalogObject {
   kind: CatalogObjectKind
-  /** `users`, `users.email`, `users.users_pkey`, `set_updated_at(...)`. */
+  /** `users`, `users.email`, `users.users_pkey`, `set_updated_at(...)`; for a comment, the key of
+   *  the object it is on (`column users.email`). */
   name: string
   definition: string
+  /** Tables only: column names in order (`SELECT *`, COPY and introspection depend on it). */
+  columns?: string[]
 }
 
 /** Objects keyed `<kind> <name>`, sorted. */
@@ -26,9 +29,10 @@ export interface CatalogDifference {
 }
 
 const QUERIES: Array<[CatalogObjectKind, string]> = [
-  ['table', `SELECT c.relname AS name, CASE c.relkind WHEN 'p' THEN 'partitioned table' ELSE 'table' END AS def
+  ['table', `SELECT c.relname AS name, CASE c.relkind WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table' ELSE 'table' END AS def,
+          array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS columns
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> $2`],
+    WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'f') AND c.relname <> $2`],
   ['column', `SELECT c.relname || '.' || a.attname AS name,
           format_type(a.atttypid, a.atttypmod)
           || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
@@ -40,7 +44,7 @@ const QUERIES: Array<[CatalogObjectKind, string]> = [
      JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
      JOIN pg_type t ON t.oid = a.atttypid
      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-    WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relname <> $2 AND a.attnum > 0 AND NOT a.attisdropped`],
+    WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND c.relname <> $2 AND a.attnum > 0 AND NOT a.attisdropped`],
   ['constraint', `SELECT c.relname || '.' || k.conname AS name, pg_get_constraintdef(k.oid) AS def
      FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = $1 AND c.relname <> $2`],
@@ -48,7 +52,8 @@ const QUERIES: Array<[CatalogObjectKind, string]> = [
      FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
      JOIN pg_namespace n ON n.oid = i.relnamespace
     WHERE n.nspname = $1 AND c.relname <> $2`],
-  ['trigger', `SELECT c.relname || '.' || t.tgname AS name, pg_get_triggerdef(t.oid) AS def
+  ['trigger', `SELECT c.relname || '.' || t.tgname AS name,
+          pg_get_triggerdef(t.oid) || CASE t.tgenabled WHEN 'D' THEN ' (disabled)' WHEN 'R' THEN ' (enabled replica)' WHEN 'A' THEN ' (enabled always)' ELSE '' END AS def
      FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = $1 AND NOT t.tgisinternal AND c.relname <> $2`],
   ['function', `SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name, pg_get_functiondef(p.oid) AS def
@@ -58,13 +63,14 @@ const QUERIES: Array<[CatalogObjectKind, string]> = [
   ['type', `SELECT t.typname AS name,
           CASE t.typtype
             WHEN 'e' THEN 'enum (' || (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) || ')'
+            WHEN 'r' THEN 'range (' || (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid) || ')'
             WHEN 'd' THEN 'domain ' || format_type(t.typbasetype, t.typtypmod) || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
               || coalesce((SELECT ' ' || string_agg(pg_get_constraintdef(k.oid), ' ' ORDER BY k.conname) FROM pg_constraint k WHERE k.contypid = t.oid), '')
             ELSE 'composite (' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) || ')'
           END AS def
      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
     WHERE n.nspname = $1 AND $2 <> ''
-      AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))
+      AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')`],
   ['sequence', `SELECT s.sequencename AS name,
           s.data_type::text || ' start ' || s.start_value || ' increment ' || s.increment_by || ' min ' || s.min_value || ' max ' || s.max_value
@@ -77,6 +83,37 @@ const QUERIES: Array<[CatalogObjectKind, string]> = [
   ['view', `SELECT c.relname AS name, CASE c.relkind WHEN 'm' THEN 'materialized ' ELSE '' END || 'view: ' || pg_get_viewdef(c.oid) AS def
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') AND $2 <> ''`],
+  // Its member functions and types are left out above, so a forgotten DROP EXTENSION shows here.
+  ['extension', `SELECT e.extname AS name, 'extension version ' || e.extversion AS def
+     FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+    WHERE n.nspname = $1 AND $2 <> ''`],
+  // COMMENT ON, named by the key of the object it is on (extension members' comments excluded).
+  ['comment', `SELECT CASE WHEN d.objsubid > 0 THEN 'column ' || c.relname || '.' || a.attname
+                   ELSE CASE WHEN c.relkind IN ('r', 'p', 'f') THEN 'table ' WHEN c.relkind IN ('v', 'm') THEN 'view '
+                             WHEN c.relkind IN ('i', 'I') THEN 'index ' WHEN c.relkind = 'S' THEN 'sequence ' ELSE c.relkind::text || ' ' END || c.relname END AS name,
+          d.description AS def
+     FROM pg_description d JOIN pg_class c ON c.oid = d.objoid JOIN pg_namespace n ON n.oid = c.relnamespace
+     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid
+    WHERE d.classoid = 'pg_class'::regclass AND n.nspname = $1 AND c.relname <> $2
+   UNION ALL
+   SELECT 'function ' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', d.description
+     FROM pg_description d JOIN pg_proc p ON p.oid = d.objoid JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE d.classoid = 'pg_proc'::regclass AND n.nspname = $1
+      AND NOT EXISTS (SELECT 1 FROM pg_depend x WHERE x.classid = 'pg_proc'::regclass AND x.objid = p.oid AND x.deptype = 'e')
+   UNION ALL
+   SELECT 'type ' || t.typname, d.description
+     FROM pg_description d JOIN pg_type t ON t.oid = d.objoid JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE d.classoid = 'pg_type'::regclass AND n.nspname = $1
+      AND NOT EXISTS (SELECT 1 FROM pg_depend x WHERE x.classid = 'pg_type'::regclass AND x.objid = t.oid AND x.deptype = 'e')
+   UNION ALL
+   SELECT 'constraint ' || coalesce(c.relname, t.typname) || '.' || k.conname, d.description
+     FROM pg_description d JOIN pg_constraint k ON k.oid = d.objoid JOIN pg_namespace n ON n.oid = k.connamespace
+     LEFT JOIN pg_class c ON c.oid = k.conrelid LEFT JOIN pg_type t ON t.oid = k.contypid
+    WHERE d.classoid = 'pg_constraint'::regclass AND n.nspname = $1 AND c.relname IS DISTINCT FROM $2
+   UNION ALL
+   SELECT 'trigger ' || c.relname || '.' || g.tgname, d.description
+     FROM pg_description d JOIN pg_trigger g ON g.oid = d.objoid JOIN pg_class c ON c.oid = g.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE d.classoid = 'pg_trigger'::regclass AND n.nspname = $1 AND c.relname <> $2`],
 ]
 
 /** Snapshot of `schema` (default: the URL's schema) on an open client or a URL; `_prisma_migrations` excluded. */
@@ -92,8 +129,8 @@ export async function snapshotCatalog(db: pg.Client | string, schema?: string): 
   const ns = schema ?? (await db.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]!.s
   const objects: CatalogObject[] = []
   for (const [kind, sql] of QUERIES) {
-    const r = await db.query<{ name: string; def: string }>(sql, [ns, HISTORY_TABLE])
-    for (const row of r.rows) objects.push({ kind, name: row.name, definition: row.def })
+    const r = await db.query<{ name: string; def: string; columns?: string[] }>(sql, [ns, HISTORY_TABLE])
+    for (const row of r.rows) objects.push({ kind, name: row.name, definition: row.def, ...(row.columns ? { columns: row.columns } : {}) })
   }
   objects.sort((a, b) => (a.kind === b.kind ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.kind < b.kind ? -1 : 1))
   return new Map(objects.map((o) => [`${o.kind} ${o.name}`, o]))
@@ -102,23 +139,50 @@ export async function snapshotCatalog(db: pg.Client | string, schema?: string): 
 /** What differs going from `before` to `after`, named by object. */
 export function diffCatalogs(before: CatalogSnapshot, after: CatalogSnapshot): CatalogDifference[] {
   const out: CatalogDifference[] = []
+  // A comment goes and comes with its object: the object's own difference already names it.
+  const withItsObject = (o: CatalogObject) => o.kind === 'comment' && before.has(o.name) !== after.has(o.name)
   for (const [key, b] of before) {
     const a = after.get(key)
-    if (!a) out.push({ kind: b.kind, name: b.name, change: 'removed', before: b.definition })
-    else if (a.definition !== b.definition) out.push({ kind: b.kind, name: b.name, change: 'changed', before: b.definition, after: a.definition })
+    if (!a) {
+      if (!withItsObject(b)) out.push({ kind: b.kind, name: b.name, change: 'removed', before: b.definition })
+      continue
+    }
+    const order = columnOrder(b, a)
+    if (a.definition !== b.definition || order) {
+      out.push({ kind: b.kind, name: b.name, change: 'changed', before: b.definition + (order?.[0] ?? ''), after: a.definition + (order?.[1] ?? '') })
+    }
   }
-  for (const [key, a] of after) if (!before.has(key)) out.push({ kind: a.kind, name: a.name, change: 'added', after: a.definition })
+  for (const [key, a] of after) if (!before.has(key) && !withItsObject(a)) out.push({ kind: a.kind, name: a.name, change: 'added', after: a.definition })
   return out
+}
+
+/** The order of the columns both have, when it changed (added or dropped columns are named on their own). */
+function columnOrder(b: CatalogObject, a: CatalogObject): [string, string] | undefined {
+  if (!b.columns || !a.columns) return undefined
+  const inA = new Set(a.columns)
+  const inB = new Set(b.columns)
+  const was = b.columns.filter((c) => inA.has(c)).join(', ')
+  const is = a.columns.filter((c) => inB.has(c)).join(', ')
+  return was === is ? undefined : [` (columns ${was})`, ` (columns ${is})`]
 }
 
 export function describeDifference(d: CatalogDifference): string {
   const what = `${d.kind} \`${d.name}\``
   if (d.change === 'added') return `${what} is left over (not there before)`
   if (d.change === 'removed') return `${what} is missing (was there before)`
-  return `${what} differs: \`${oneLine(d.before!)}\` became \`${oneLine(d.after!)}\``
+  const [was, is] = contrast(d.before!, d.after!)
+  return `${what} differs: \`${was}\` became \`${is}\``
 }
 
-function oneLine(s: string): string {
-  const flat = s.replace(/\s+/g, ' ').trim()
-  return flat.length > 120 ? `${flat.slice(0, 117)}...` : flat
+/** Both on one line, starting near where they part, so a change deep in a long definition shows. */
+function contrast(before: string, after: string): [string, string] {
+  const [b, a] = [before, after].map((s) => s.replace(/\s+/g, ' ').trim()) as [string, string]
+  let i = 0
+  while (i < b.length && b[i] === a[i]) i++
+  const start = i > 60 ? i - 30 : 0
+  const clip = (s: string) => {
+    const t = (start ? '...' : '') + s.slice(start)
+    return t.length > 120 ? `${t.slice(0, 117)}...` : t
+  }
+  return [clip(b), clip(a)]
 }

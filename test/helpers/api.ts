@@ -1,0 +1,54 @@
+// The setup the src/api tests share: a fresh database migrated by the real
+// `prisma migrate deploy`, a pg pool and the PrismaClient built on it, and the
+// two ways src/api can be called (the pool fast path and Prisma alone).
+import assert from 'node:assert/strict'
+
+import { PrismaPg } from '@prisma/adapter-pg'
+import pg from 'pg'
+
+import type { ApiDb } from '../../src/api/index.ts'
+import { PrismaClient } from '../../src/generated/prisma/client.ts'
+import { createTestDatabase, type TestDatabase } from './db.ts'
+import { PRISMA_BIN, run } from './prisma.ts'
+
+export interface ApiTestDatabase {
+  db: TestDatabase
+  pool: pg.Pool
+  prisma: PrismaClient
+  /** `[label, executor]` for each path; run every case through both. */
+  paths: Array<[label: 'pool' | 'prisma', getDb: () => ApiDb]>
+  /** Disconnects and drops the database. */
+  close(): Promise<void>
+}
+
+/** A migrated database `t_<prefix>_<random>`; on a setup failure nothing is left behind. */
+export async function openApiDatabase(prefix: string): Promise<ApiTestDatabase> {
+  const db = await createTestDatabase(prefix)
+  let pool: pg.Pool | undefined
+  let prisma: PrismaClient | undefined
+  const close = async () => {
+    await prisma?.$disconnect()
+    await pool?.end().catch(() => {})
+    await db.drop()
+  }
+  try {
+    const r = await run(PRISMA_BIN, ['migrate', 'deploy'], { env: { DATABASE_URL: db.url } })
+    assert.equal(r.code, 0, `prisma migrate deploy failed:\n${r.stdout}\n${r.stderr}`)
+    // 4: room for the concurrent calls some cases make, on top of Prisma's own use of the pool.
+    const p = (pool = new pg.Pool({ connectionString: db.url, max: 4 }))
+    const c = (prisma = new PrismaClient({ adapter: new PrismaPg(p) }))
+    return {
+      db,
+      pool: p,
+      prisma: c,
+      paths: [
+        ['pool', () => ({ prisma: c, pool: p })],
+        ['prisma', () => c],
+      ],
+      close,
+    }
+  } catch (err) {
+    await close()
+    throw err
+  }
+}
