@@ -167,7 +167,7 @@ describe('commands', () => {
       '',
       'Usage',
       '  npm run migrate:rollback -- [options]',
-      '  tsx src/cli/main.ts migrate:rollback [options]',
+      '  node bin/watify.mjs migrate:rollback [options]',
       '',
       'Options',
       '  --steps=<n>              Roll back the last n applied migrations (default 1)',
@@ -195,7 +195,7 @@ describe('commands', () => {
     }
     const unknown = await runCli(['migrate:up'])
     assert.equal(unknown.code, 2)
-    assert.deepEqual(unknown.err, ['! Unknown command `migrate:up`', 'Hint: run `tsx src/cli/main.ts --help` for the list'])
+    assert.deepEqual(unknown.err, ['! Unknown command `migrate:up`', 'Hint: run `node bin/watify.mjs --help` for the list'])
     const flag = await runCli(['migrate', '--force'], { url: db.url })
     assert.equal(flag.code, 2)
     assert.equal(flag.err[0], '! Unknown option `--force` for `migrate`.')

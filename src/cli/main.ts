@@ -1,4 +1,4 @@
-// The single CLI entry point: `tsx src/cli/main.ts <command> [options]`.
+// The single CLI entry point, run as `node bin/watify.mjs <command> [options]` (npm scripts).
 // It parses arguments, runs one library call, renders the result and sets
 // the exit code. All behaviour lives in src/migrate (library) and src/db.
 import { maskSecrets } from '../db/config.ts'
@@ -63,7 +63,7 @@ function commandHelp(c: Command): string[] {
     '',
     'Usage',
     `  npm run ${c.name}${c.options.length ? ' -- [options]' : ''}`,
-    `  tsx src/cli/main.ts ${c.name}${c.options.length ? ' [options]' : ''}`,
+    `  node bin/watify.mjs ${c.name}${c.options.length ? ' [options]' : ''}`,
     '',
     'Options',
     ...pad(opts),
@@ -80,7 +80,7 @@ function mainHelp(): string[] {
     '',
     'Usage',
     '  npm run <command> [-- options]',
-    '  tsx src/cli/main.ts <command> [options]',
+    '  node bin/watify.mjs <command> [options]',
     '',
     'Commands',
     ...pad([...COMMANDS.map((c): [string, string] => [c.name, c.summary]), ['migrate:run', 'Same as migrate']]),
@@ -122,7 +122,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
   const command = COMMANDS.find((c) => c.name === name)
   if (!command) {
     out.err(`! Unknown command \`${first}\``)
-    out.err(`Hint: run \`tsx src/cli/main.ts --help\` for the list`)
+    out.err(`Hint: run \`node bin/watify.mjs --help\` for the list`)
     return 2
   }
   try {
