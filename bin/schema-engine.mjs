@@ -2,8 +2,8 @@
 // Stand-in for Prisma's native `schema-engine` binary: prisma.config.ts points
 // PRISMA_SCHEMA_ENGINE_BINARY here, so the unmodified CLI runs Prisma's own
 // engine compiled to WebAssembly (@prisma/schema-engine-wasm) and never
-// downloads a native binary. Plain JS so it starts without a build step.
-import { register } from 'tsx/esm/api'
+// downloads a native binary. Runs the bundle when fresh, else the source
+// (see bin/launch.mjs); never prints debug lines, stdout is JSON-RPC.
+import { launch } from './launch.mjs'
 
-register()
-await import('../src/engine/main.ts')
+await launch('schema-engine', 'src/engine/main.ts', { debugLines: false })

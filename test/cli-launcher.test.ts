@@ -13,14 +13,14 @@ import { after, before, describe, test } from 'node:test'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
 import { cleanEnv, collect, ROOT, spawnCli, stripTimes, type CliResult } from './fixtures/cli.ts'
 
-const BUILD_LINE = /^build-cli: dist\/cli\.mjs \(\d+ kB, \d+ source files, \d+ms\)$/
+const BUILD_LINES = /^build-cli: dist\/cli\.mjs \(\d+ kB, \d+ source files, \d+ms\)\nbuild-cli: dist\/schema-engine\.mjs \(\d+ kB, \d+ source files, \d+ms\)$/
 
 /** Copies what the launcher and the build need into a fresh folder under test/.tmp. */
 function scratchProject(): string {
   const base = path.join(ROOT, 'test', '.tmp')
   mkdirSync(base, { recursive: true })
   const dir = mkdtempSync(path.join(base, 'launcher-'))
-  for (const rel of ['bin/watify.mjs', 'scripts/build-cli.mjs', 'src/cli', 'src/migrate', 'src/db', 'prisma/migrations', 'package.json', 'tsconfig.json']) {
+  for (const rel of ['bin', 'scripts/build-cli.mjs', 'src/cli', 'src/migrate', 'src/db', 'src/engine', 'prisma/migrations', 'package.json', 'tsconfig.json']) {
     cpSync(path.join(ROOT, rel), path.join(dir, rel), { recursive: true })
   }
   return dir
@@ -52,7 +52,7 @@ describe('bin/watify.mjs: the bundle while it is fresh, the source otherwise', (
     db = await createTestDatabase('cli_launcher')
     const b = build(dir)
     assert.equal(b.status, 0, b.stderr)
-    assert.match(b.stdout.trimEnd(), BUILD_LINE)
+    assert.match(b.stdout.trimEnd(), BUILD_LINES)
     assert.equal(b.stderr, '')
   })
   after(async () => {
@@ -165,7 +165,7 @@ describe('bin/watify.mjs: the bundle while it is fresh, the source otherwise', (
     writeFileSync(file, `${readFileSync(file, 'utf8')}\nexport const broken = (\n`)
     const b = build(dir)
     assert.equal(b.status, 1)
-    assert.match(b.stderr, /^build-cli: the CLI bundle was not built; bin\/watify\.mjs will run the source through tsx\.\n/)
+    assert.match(b.stderr, /^build-cli: the cli bundle was not built; bin\/watify\.mjs will run the source through tsx\.\n/)
     assert.match(b.stderr, /\[ERROR\] Unexpected end of file\n\n\s+src\/migrate\/sql\.ts:\d+:\d+:\n/)
     const r = await run(['--help'])
     assert.equal(r.err[0], 'cli: source (src/migrate/sql.ts changed after the build)')
