@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
-import { copyFixture, FIXTURES, ROOT, runCli, stripTimes } from './fixtures/cli.ts'
+import { copyFixture, FIXTURES, ROOT, runCli, serverAddress, shownUrl, stripTimes } from './fixtures/cli.ts'
 import { deploy } from '../src/migrate/index.ts'
 
 const basic = path.join(FIXTURES, 'basic')
@@ -53,7 +53,7 @@ describe('commands', () => {
     const refused = await runCli(['migrate:reset'], { url: db.url, migrationsDir: basic })
     assert.equal(refused.code, 2)
     assert.deepEqual(refused.err, [
-      `Error: Refusing to reset without confirmation: no terminal to ask on. This would drop schema \`public\` of database \`${db.name}\` on \`127.0.0.1:5432\` with all its data.`,
+      `Error: Refusing to reset without confirmation: no terminal to ask on. This would drop schema \`public\` of database \`${db.name}\` on \`${serverAddress(db.url)}\` with all its data.`,
       'Hint: If that is really what you want: `npm run migrate:reset -- --force`',
     ])
     assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM users`), [{ n: 1 }])
@@ -151,7 +151,7 @@ describe('commands', () => {
   test('db:test reports server, database, user, latency and migration state', async () => {
     const r = await runCli(['db:test'], { url: db.url, migrationsDir: basic })
     assert.equal(r.code, 0, r.stderr)
-    assert.equal(r.out[0], `Connected: ${db.url} (DATABASE_URL from the environment)`)
+    assert.equal(r.out[0], `Connected: ${shownUrl(db.url)} (DATABASE_URL from the environment)`)
     assert.match(r.out[1]!, /^Server: {5}PostgreSQL \d+/)
     assert.equal(r.out[2], `Database:   ${db.name} (schema public)`)
     assert.equal(r.out[3], 'User:       postgres')

@@ -5,7 +5,7 @@ import { rmSync, writeFileSync, appendFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
-import { copyFixture, FIXTURES, runCli, stripTimes } from './fixtures/cli.ts'
+import { copyFixture, FIXTURES, runCli, shownUrl, stripTimes } from './fixtures/cli.ts'
 import { snapshotCatalog, diffCatalogs } from '../src/migrate/index.ts'
 
 const basic = path.join(FIXTURES, 'basic')
@@ -23,7 +23,7 @@ describe('migrate and migrate:status', () => {
     const r = await runCli(['migrate:status'], { url: db.url, migrationsDir: basic })
     assert.equal(r.code, 1)
     assert.deepEqual(r.out, [
-      `Database: ${db.url} (DATABASE_URL from the environment)`,
+      `Database: ${shownUrl(db.url)} (DATABASE_URL from the environment)`,
       '[ ] 001_create_users       pending  down.sql',
       '[ ] 002_add_user_nickname  pending  down.sql',
       '[ ] 003_create_posts       pending  down.sql',
@@ -38,7 +38,7 @@ describe('migrate and migrate:status', () => {
     const r = await runCli(['migrate'], { url: db.url, migrationsDir: basic })
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(r.out.map(stripTimes), [
-      `Database: ${db.url} (DATABASE_URL from the environment)`,
+      `Database: ${shownUrl(db.url)} (DATABASE_URL from the environment)`,
       'Applying: 001_create_users',
       'Applied: 001_create_users in <n>ms',
       'Applying: 002_add_user_nickname',

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import path from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
-import { FIXTURES, runNpm, stripTimes } from './fixtures/cli.ts'
+import { FIXTURES, runNpm, shownUrl, stripTimes } from './fixtures/cli.ts'
 import { deploy } from '../src/migrate/index.ts'
 
 const basic = path.join(FIXTURES, 'basic')
@@ -55,7 +55,7 @@ describe('npm run migrate:rollback with and without --', () => {
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(r.out.slice(0, 3).map(stripTimes), [
       'Using: --dry-run (given before `--`; npm passed it as npm_config_dry_run)',
-      `Database: ${db.url} (DATABASE_URL from the environment)`,
+      `Database: ${shownUrl(db.url)} (DATABASE_URL from the environment)`,
       'Dry run: 1 migration would be rolled back; nothing is changed',
     ])
     assert.deepEqual(await applied(db.url), ['001_create_users', '002_add_user_nickname', '003_create_posts'])

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
-import { cleanEnv, FIXTURES, MAIN, ROOT, TSX } from './fixtures/cli.ts'
+import { cleanEnv, FIXTURES, MAIN, reEscape, ROOT, serverAddress, shownUrl, TSX } from './fixtures/cli.ts'
 import { deploy } from '../src/migrate/index.ts'
 
 const basic = path.join(FIXTURES, 'basic')
@@ -47,7 +47,8 @@ describe('terminal behaviour', { skip: !hasScript && 'util-linux `script` is not
   test('migrate:reset asks [y/N]; "n" changes nothing (exit 1), "y" resets', async () => {
     const no = await onTty(['migrate:reset', '--skip-seed'], env(), { prompt: 'Continue? [y/N]', text: 'n\n' })
     assert.equal(no.code, 1, no.output)
-    assert.match(no.output, /Warning:.* this drops schema `public` of database `t_cli_tty_[0-9a-f]+` on `127\.0\.0\.1:5432` .* with ALL its tables and data,\nthen re-applies 3 migrations\.\n/)
+    const target = `of database \`${db.name}\` on \`${serverAddress(db.url)}\` (${shownUrl(db.url)}) with ALL its tables and data,`
+    assert.match(no.output, new RegExp(`Warning:.* this drops schema \`public\` ${reEscape(target)}\nthen re-applies 3 migrations\\.\n`))
     assert.match(no.output, /Cancelled: nothing was changed\n/)
     assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM users`), [{ n: 1 }])
     const yes = await onTty(['migrate:reset', '--skip-seed'], env(), { prompt: 'Continue? [y/N]', text: 'y\n' })
