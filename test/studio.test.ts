@@ -159,7 +159,10 @@ describe('Prisma Studio in headless Chromium', { skip: browserSkipReason(), conc
 
   test('Studio announces its URL and lists every table of the schema', { timeout: 120_000 }, async (t) => {
     assert.ok(studio && browser)
-    assert.match(studio.output(), new RegExp(`Prisma Studio is running at: ${studioUrl.replace(/[.:/]/g, '\\$&')}`))
+    // The port can answer before Studio's banner reaches our pipe: wait for it (10 s at most).
+    const banner = new RegExp(`Prisma Studio is running at: ${studioUrl.replace(/[.:/]/g, '\\$&')}`)
+    for (let i = 0; i < 100 && !banner.test(studio.output()); i++) await new Promise((r) => setTimeout(r, 100))
+    assert.match(studio.output(), banner)
     const nav = await openStudio(browser.page)
     const listed = (await nav.getByRole('link').allInnerTexts()).map((t) => t.trim()).sort()
     const expected = [...new Set([...tables.values(), '_prisma_migrations'])].sort()
