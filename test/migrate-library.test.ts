@@ -17,7 +17,7 @@ import {
   snapshotCatalog,
   status,
 } from '../src/migrate/index.ts'
-import { findDataDrops, splitStatements, statementAtPosition } from '../src/migrate/sql.ts'
+import { findTransactionControl, splitStatements, statementAtPosition } from '../src/migrate/sql.ts'
 
 const basic = path.join(FIXTURES, 'basic')
 
@@ -38,16 +38,28 @@ describe('sql helpers', () => {
     assert.deepEqual(statementAtPosition(sql, pos), { text: 'SELECT bad\n  FROM t', line: 4 })
   })
 
-  test('findDataDrops finds DROP TABLE lists and DROP COLUMN actions, not DROP CONSTRAINT', () => {
-    assert.deepEqual(
-      findDataDrops(`DROP TABLE IF EXISTS a, "B" CASCADE; ALTER TABLE ONLY app.t DROP COLUMN c, DROP CONSTRAINT k, DROP IF EXISTS "D"; DROP INDEX x;`),
-      [
-        { kind: 'table', table: { name: 'a' } },
-        { kind: 'table', table: { name: 'B' } },
-        { kind: 'column', table: { schema: 'app', name: 't' }, column: 'c' },
-        { kind: 'column', table: { schema: 'app', name: 't' }, column: 'D' },
-      ],
-    )
+  test('findTransactionControl finds top-level BEGIN/COMMIT/ROLLBACK/SAVEPOINT/END, not plpgsql bodies or strings', () => {
+    const sql = [
+      'CREATE TABLE t_c1 (id int);',
+      'COMMIT;',
+      "CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$ LANGUAGE plpgsql;",
+      "DO $$ BEGIN PERFORM 1; END $$;",
+      "INSERT INTO t_c1 SELECT 1 WHERE 'COMMIT;' <> '';",
+      '  -- ROLLBACK; in a comment',
+      'rollback ;',
+      'Start  Transaction;',
+      'savepoint a;',
+      'end;',
+      "PREPARE TRANSACTION 'x';",
+    ].join('\n')
+    assert.deepEqual(findTransactionControl(sql), [
+      { line: 2, statement: 'COMMIT' },
+      { line: 7, statement: 'rollback' },
+      { line: 8, statement: 'Start  Transaction' },
+      { line: 9, statement: 'savepoint a' },
+      { line: 10, statement: 'end' },
+      { line: 11, statement: "PREPARE TRANSACTION 'x'" },
+    ])
   })
 
   test('resolveMigrationName: full name, name without number, ambiguity', () => {

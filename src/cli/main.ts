@@ -33,8 +33,13 @@ const ALIASES: Record<string, string> = { 'migrate:run': 'migrate' }
 
 const EXIT_CODES: Partial<Record<MigrateErrorCode, number>> = {
   BAD_ARGUMENT: 2,
+  MIGRATIONS_DIR: 2,
   FAILED_MIGRATION_RECORDED: 3,
   HISTORY_CONFLICT: 3,
+  INVALID_MIGRATION: 3,
+  DATA_LOSS_REFUSED: 7,
+  LOCK_TIMEOUT: 8,
+  STATEMENT_TIMEOUT: 8,
   UNREACHABLE: 4,
   AUTH_FAILED: 5,
   DATABASE_MISSING: 6,
@@ -43,11 +48,13 @@ const EXIT_CODES: Partial<Record<MigrateErrorCode, number>> = {
 const GLOBAL_EXIT_CODES = [
   '0  success',
   '1  failure (migrate:status: migrations pending)',
-  '2  bad arguments; nothing was touched',
-  '3  migration history needs attention (failed, edited, missing locally, out of order)',
+  '2  bad arguments or migrations folder; nothing was touched',
+  '3  migration history needs attention (failed, edited, missing locally, out of order, own COMMIT/ROLLBACK)',
   '4  database server unreachable',
   '5  authentication failed',
   '6  database does not exist',
+  '7  refused: it would destroy data and nobody confirmed (no terminal, no --accept-data-loss / --force); nothing changed',
+  '8  a lock was not granted in time, or a statement ran too long; rolled back, nothing changed',
 ]
 
 function pad(rows: Array<[string, string]>): string[] {

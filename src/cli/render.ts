@@ -42,7 +42,7 @@ export function statusLines(s: HistoryStatus): string[] {
     const notes: string[] = []
     if (e.missingLocally) notes.push('not in the migrations folder')
     else notes.push(e.downIncomplete ? 'down.sql incomplete' : e.hasDown ? 'down.sql' : 'no down.sql')
-    if (e.checksumMatches === false) notes.push('EDITED since applied (checksum differs)')
+    if (e.checksumMatches === false) notes.push(e.state === 'failed' ? 'fixed since it failed: resolve it' : 'EDITED since applied (checksum differs)')
     if (e.outOfOrder) notes.push('out of order (sorts before an applied migration)')
     return `${mark(e)} ${e.name.padEnd(width)}  ${stateText(e).padEnd(stateWidth)}  ${notes.join(', ')}`.trimEnd()
   })
@@ -60,8 +60,11 @@ export function statusLines(s: HistoryStatus): string[] {
 export function nextSteps(s: StatusReport | HistoryStatus): string[] {
   const out: string[] = []
   const failed = s.entries.find((e) => e.state === 'failed')
-  if (failed) out.push(`Failed: \`${failed.name}\` stops deploys (rolled back, database unchanged). Fix it, then \`npx prisma migrate resolve --rolled-back ${failed.name}\` and \`npm run migrate\``)
-  const edited = s.entries.filter((e) => e.checksumMatches === false)
+  if (failed) {
+    const fix = failed.checksumMatches === false ? 'It was fixed since; resolve it:' : 'Fix it, then'
+    out.push(`Failed: \`${failed.name}\` stops deploys (rolled back, database unchanged). ${fix} \`npx prisma migrate resolve --rolled-back ${failed.name}\` and \`npm run migrate\``)
+  }
+  const edited = s.entries.filter((e) => e.checksumMatches === false && e.state === 'applied')
   if (edited.length) out.push(`Edited: ${edited.map((e) => `\`${e.name}\``).join(', ')} changed after being applied; restore the applied version (git) or create a new migration instead`)
   const missing = s.entries.filter((e) => e.missingLocally && e.state === 'applied')
   if (missing.length) out.push(`Missing: ${missing.map((e) => `\`${e.name}\``).join(', ')} applied in the database but not in the migrations folder (another branch?)`)

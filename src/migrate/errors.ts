@@ -10,7 +10,11 @@ export type MigrateErrorCode =
   | 'FAILED_MIGRATION_RECORDED' // P3009: a failed migration blocks deploys
   | 'HISTORY_CONFLICT' // applied migrations missing locally, edited, or out of order
   | 'NO_DOWN' // a migration to undo has no usable down.sql
-  | 'LOCK_TIMEOUT' // another migrate/rollback held the advisory lock too long
+  | 'LOCK_TIMEOUT' // a table lock (or the migration lock) was not granted in time; nothing changed
+  | 'STATEMENT_TIMEOUT' // a statement ran longer than allowed; rolled back
+  | 'INVALID_MIGRATION' // a migration.sql/down.sql that cannot run safely (e.g. its own COMMIT); nothing run
+  | 'TRANSACTION_ESCAPED' // a script ended our transaction: the database may be partly changed
+  | 'DATA_LOSS_REFUSED' // would destroy data, not confirmed; nothing changed
   | 'UNREACHABLE' // ECONNREFUSED / ENOTFOUND / timeouts
   | 'AUTH_FAILED' // 28P01 / 28000
   | 'DATABASE_MISSING' // 3D000

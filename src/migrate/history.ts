@@ -92,8 +92,13 @@ export async function recordFailed(client: pg.Client, schema: string, m: { name:
   )
 }
 
-/** Removes an applied row (rollback); call inside the rollback step's transaction. Returns rows deleted. */
-export async function deleteRow(client: pg.Client, schema: string, id: string): Promise<number> {
-  const r = await client.query(`DELETE FROM ${table(schema)} WHERE id = $1`, [id])
+/**
+ * Marks an applied row rolled back, as `prisma migrate resolve --rolled-back`
+ * does: the row stays, so status can say when, and Prisma's own status agrees
+ * that the migration is no longer applied. Call inside the rollback's
+ * transaction. Returns rows changed.
+ */
+export async function markRolledBack(client: pg.Client, schema: string, id: string): Promise<number> {
+  const r = await client.query(`UPDATE ${table(schema)} SET rolled_back_at = clock_timestamp() WHERE id = $1 AND rolled_back_at IS NULL`, [id])
   return r.rowCount ?? 0
 }

@@ -9,8 +9,8 @@ export interface CommonOptions {
   /** Default: `<project root>/prisma/migrations`. */
   migrationsDir?: string
   logger?: Logger
-  /** How long to wait for another migration holding the advisory lock. Default 300000. */
-  lockTimeoutMs?: number
+  /** How long to wait for another migration holding the migration (advisory) lock. Default 300000. */
+  migrationLockWaitMs?: number
 }
 
 export function defaultMigrationsDir(): string {

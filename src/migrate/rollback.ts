@@ -1,36 +1,29 @@
 // `migrate:rollback`: undo applied migrations with their down.sql, newest
 // first. The whole plan is worked out and validated under the migration lock
-// before the first statement; then each step runs its down.sql and deletes its
-// `_prisma_migrations` row in ONE transaction.
-import path from 'node:path'
-import type pg from 'pg'
+// before the first statement; then the WHOLE plan (every down.sql, each
+// history row marked rolled back) runs in ONE transaction: all or nothing.
+// What it destroys is measured inside that transaction (loss.ts) before it
+// commits, and a plan that loses data commits only when the caller accepted
+// that loss.
 import { connect, type Connection } from './connection.ts'
 import { MigrateError } from './errors.ts'
 import { INCOMPLETE_DOWN_MARKER, readMigrations, resolveMigrationName, type LocalMigration } from './files.ts'
-import { deleteRow, readHistory, type HistoryRow } from './history.ts'
+import { withLockRetries, type TimeoutOptions } from './guard.ts'
+import { markRolledBack, readHistory, type HistoryRow } from './history.ts'
 import { withMigrationLock } from './lock.ts'
 import type { Logger } from './logger.ts'
 import { displayPath, resolved, type CommonOptions } from './options.ts'
-import { describeSqlError, isServerError, runInTransaction, sqlFailureError } from './run-sql.ts'
-import { findDataDrops, quoteIdent, type DataDrop } from './sql.ts'
+import { refusal, runMeasured, type LossConsent, type LossReport } from './loss.ts'
+import { assertNoTransactionControl, describeSqlError, isServerError, runScript, sqlFailureError } from './run-sql.ts'
 import { computeStatus } from './state.ts'
 
-export interface RollbackOptions extends CommonOptions {
+export interface RollbackOptions extends CommonOptions, TimeoutOptions, LossConsent {
   /** How many applied migrations to undo (default 1). */
   steps?: number
   /** Undo every applied migration after this one and keep it (full folder name, or name without its number when unambiguous). */
   to?: string
-  /** Work out and return the plan; change nothing. */
+  /** Work out the plan and measure what it would destroy; change nothing. */
   dryRun?: boolean
-}
-
-export interface DataAtRisk {
-  drop: DataDrop
-  /** Table or column does not exist (any more): nothing to lose. */
-  exists: boolean
-  rows: number
-  /** For column drops: rows where the column is not null. */
-  nonNull?: number
 }
 
 export interface RollbackStep {
@@ -38,8 +31,6 @@ export interface RollbackStep {
   downPath: string
   downSql: string
   rowId: string
-  /** Filled for dry runs: what the DROP TABLE / DROP COLUMN statements would destroy right now. */
-  dataAtRisk?: DataAtRisk[]
 }
 
 export interface RollbackResult {
@@ -49,6 +40,8 @@ export interface RollbackResult {
   rolledBack: Array<{ name: string; durationMs: number }>
   /** The migration that is the latest applied one afterwards (undefined when none). */
   remainingLatest: string | undefined
+  /** What the plan destroys (measured by running it); empty when nothing was planned. */
+  loss: LossReport
 }
 
 function badArgument(message: string, hint: string, details: string[] = []): MigrateError {
@@ -74,7 +67,7 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   try {
     return await withMigrationLock(conn.client, () => rollbackLocked(conn, local, opts, logger), {
       logger,
-      ...(opts.lockTimeoutMs !== undefined ? { timeoutMs: opts.lockTimeoutMs } : {}),
+      ...(opts.migrationLockWaitMs !== undefined ? { timeoutMs: opts.migrationLockWaitMs } : {}),
     })
   } finally {
     await conn.close()
@@ -109,7 +102,7 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
     toUndo = applied.filter((e) => e.name > found.name).reverse()
   } else {
     const steps = opts.steps ?? 1
-    if (applied.length === 0) throw badArgument('Nothing to roll back: no migrations are applied.', 'Run `npm run migrate:status`')
+    if (applied.length === 0) return { dryRun: Boolean(opts.dryRun), plan: [], rolledBack: [], remainingLatest: undefined, loss: NO_LOSS }
     if (steps > applied.length) {
       throw badArgument(`Cannot roll back ${steps} migrations: only ${applied.length} ${applied.length === 1 ? 'is' : 'are'} applied.`, `Use \`--steps=${applied.length}\` or fewer (or \`npm run migrate:reset\` to start over)`)
     }
@@ -137,67 +130,64 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
         hint: `Restore the applied version of ${displayPath(m.sqlPath)} (e.g. \`git log -p -- ${displayPath(m.sqlPath)}\`), then run the rollback again`,
       })
     }
+    assertNoTransactionControl(downFile, m.down)
     plan.push({ name: e.name, downPath: m.downPath, downSql: m.down, rowId: (e.row as HistoryRow).id })
   }
   const remainingLatest = applied.filter((e) => !toUndo.includes(e)).at(-1)?.name
+  if (plan.length === 0) return { dryRun: Boolean(opts.dryRun), plan, rolledBack: [], remainingLatest, loss: NO_LOSS }
 
-  if (opts.dryRun) {
-    for (const step of plan) step.dataAtRisk = await measureDrops(client, target.schema, step.downSql)
-    return { dryRun: true, plan, rolledBack: [], remainingLatest }
-  }
-
-  // 3. Run: one transaction per step.
-  const rolledBack: RollbackResult['rolledBack'] = []
-  for (const step of plan) {
-    logger.info(`Rolling back: ${step.name}`)
-    const t0 = performance.now()
-    try {
-      await runInTransaction(client, step.downSql, {
-        after: async () => {
-          if ((await deleteRow(client, target.schema, step.rowId)) !== 1) throw new Error(`the \`_prisma_migrations\` row of \`${step.name}\` vanished during the rollback`)
-        },
-      })
-    } catch (err) {
-      const file = displayPath(path.join(path.dirname(step.downPath), 'down.sql'))
-      const done = rolledBack.length ? [`Already rolled back before this failure: ${rolledBack.map((r) => r.name).join(', ')}.`] : []
-      if (!isServerError(err)) {
-        throw new MigrateError('ROLLBACK_FAILED', `Rolling back \`${step.name}\` was interrupted: ${(err as Error).message}. It is still applied.`, { hint: 'Run `npm run migrate:status`', cause: err, details: done })
+  logger.info(`Plan: ${plan.length === 1 ? 'undo' : `undo ${plan.length} migrations in one transaction, newest first:`} ${plan.map((p) => p.name).join(', ')}`)
+  const connOpts = { applicationName: 'wateen-migrate-watch' }
+  return withLockRetries(client, 'The rollback', { ...opts, logger, openWatcher: () => connect(opts.url, connOpts) }, async () => {
+    const durations = new Map<string, number>()
+    let current: RollbackStep | undefined
+    const runPlan = async (): Promise<void> => {
+      for (const step of plan) {
+        current = step
+        const t0 = performance.now()
+        await runScript(client, step.downSql, displayPath(step.downPath))
+        if ((await markRolledBack(client, target.schema, step.rowId)) !== 1) throw new Error(`the \`_prisma_migrations\` row of \`${step.name}\` changed during the rollback`)
+        durations.set(step.name, Math.round(performance.now() - t0))
       }
-      throw sqlFailureError('ROLLBACK_FAILED', `Rolling back \`${step.name}\` failed; that step was undone, so \`${step.name}\` is still applied`, file, describeSqlError(err, step.downSql), {
-        cause: err,
-        hint: `Fix ${file}, then run \`npm run migrate:rollback -- --dry-run\` to check the plan`,
-        extra: done,
-      })
+      current = undefined
     }
-    const durationMs = Math.round(performance.now() - t0)
-    rolledBack.push({ name: step.name, durationMs })
-    logger.info(`Rolled back: ${step.name} in ${durationMs}ms`)
-  }
-  return { dryRun: false, plan, rolledBack, remainingLatest }
+    await client.query('BEGIN')
+    try {
+      const { report } = await runMeasured(client, target.schema, runPlan)
+      if (opts.dryRun) {
+        await client.query('ROLLBACK')
+        return { dryRun: true, plan, rolledBack: [], remainingLatest, loss: report }
+      }
+      const refused = refusal(report, opts, 'roll back')
+      if (refused) {
+        await client.query('ROLLBACK')
+        throw refused
+      }
+      await client.query('COMMIT')
+      return { dryRun: false, plan, rolledBack: plan.map((p) => ({ name: p.name, durationMs: durations.get(p.name) ?? 0 })), remainingLatest, loss: report }
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw stepError(err, current)
+    }
+  })
 }
 
-/** Counts what the DROP TABLE / DROP COLUMN statements of a down.sql would destroy now. */
-export async function measureDrops(client: pg.Client, schema: string, downSql: string): Promise<DataAtRisk[]> {
-  const out: DataAtRisk[] = []
-  for (const drop of findDataDrops(downSql)) {
-    const rel = `${quoteIdent(drop.table.schema ?? schema)}.${quoteIdent(drop.table.name)}`
-    const exists = (await client.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [rel])).rows[0]!.ok
-    if (!exists) {
-      out.push({ drop, exists: false, rows: 0 })
-      continue
-    }
-    if (drop.kind === 'table') {
-      const r = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${rel}`)
-      out.push({ drop, exists: true, rows: Number(r.rows[0]!.n) })
-      continue
-    }
-    const col = await client.query(`SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped AND attnum > 0`, [rel, drop.column])
-    if (col.rowCount === 0) {
-      out.push({ drop, exists: false, rows: 0 })
-      continue
-    }
-    const r = await client.query<{ n: string; nn: string }>(`SELECT count(*) AS n, count(${quoteIdent(drop.column)}) AS nn FROM ${rel}`)
-    out.push({ drop, exists: true, rows: Number(r.rows[0]!.n), nonNull: Number(r.rows[0]!.nn) })
+/** Says which step failed, and that the whole plan was undone with it. */
+function stepError(err: unknown, step: RollbackStep | undefined): unknown {
+  if (err instanceof MigrateError || !step) return err
+  // Lock and statement time-outs are retried or explained by the guard.
+  const code = (err as { code?: string }).code
+  if (code === '55P03' || code === '57014') return err
+  const file = displayPath(step.downPath)
+  const nothing = 'Nothing was rolled back: the whole plan runs in one transaction, and it was rolled back.'
+  if (!isServerError(err)) {
+    return new MigrateError('ROLLBACK_FAILED', `Rolling back \`${step.name}\` was interrupted: ${(err as Error).message}.`, { hint: 'Run `npm run migrate:status`', cause: err, details: [nothing] })
   }
-  return out
+  return sqlFailureError('ROLLBACK_FAILED', `Rolling back \`${step.name}\` failed`, file, describeSqlError(err, step.downSql), {
+    cause: err,
+    hint: `Fix ${file}, then check the plan with \`npm run migrate:rollback -- --dry-run\``,
+    extra: [nothing],
+  })
 }
+
+const NO_LOSS: LossReport = { items: [], losesData: false, countMs: 0 }

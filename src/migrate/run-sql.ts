@@ -2,7 +2,7 @@
 // failure by migration name and failing statement.
 import type pg from 'pg'
 import { MigrateError, type MigrateErrorCode } from './errors.ts'
-import { statementAtPosition } from './sql.ts'
+import { findTransactionControl, statementAtPosition } from './sql.ts'
 
 export interface SqlFailure {
   message: string
@@ -61,16 +61,45 @@ export function sqlFailureError(
 }
 
 /**
- * BEGIN; before(); <script as ONE simple query>; after(); COMMIT.
- * The script is sent without parameters so node-postgres uses the simple
- * query protocol, which accepts many statements and plpgsql bodies.
- * On error: ROLLBACK (the database is as before) and rethrow.
+ * Refuses a script holding its own transaction control, before anything runs:
+ * each script already runs inside a transaction of ours, and a COMMIT or
+ * ROLLBACK in it would make every report afterwards untrue.
  */
-export async function runInTransaction(client: pg.Client, script: string, hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {}): Promise<void> {
+export function assertNoTransactionControl(file: string, sql: string): void {
+  const found = findTransactionControl(sql)
+  if (!found.length) return
+  throw new MigrateError('INVALID_MIGRATION', `\`${file}\` controls the transaction itself (line ${found[0]!.line}: \`${found[0]!.statement}\`); nothing was run.`, {
+    hint: `Remove ${found.map((f) => `line ${f.line}`).join(', ')} from ${file}: every migration.sql and down.sql already runs in its own transaction`,
+    details: found.map((f) => `    ${file}:${f.line}: ${f.statement}`),
+  })
+}
+
+/**
+ * Runs `script` as ONE simple query (many statements, plpgsql bodies intact)
+ * inside the caller's open transaction, and checks that the transaction is
+ * still the same one afterwards: a script that ended it (COMMIT, ROLLBACK,
+ * a procedure that commits) is an error that says so, never a success.
+ */
+export async function runScript(client: pg.Client, script: string, file: string): Promise<void> {
+  const before = (await client.query<{ x: string }>('SELECT txid_current()::text AS x')).rows[0]!.x
+  await client.query(script)
+  const after = (await client.query<{ x: string | null }>('SELECT txid_current_if_assigned()::text AS x')).rows[0]!.x
+  if (after !== before) {
+    throw new MigrateError('TRANSACTION_ESCAPED', `\`${file}\` ended the transaction it runs in: whatever it ran before that point may have been committed, and the rest ran outside any transaction.`, {
+      hint: 'Compare the database with the migration by hand (`npm run migrate:status`, psql), and remove COMMIT/ROLLBACK/CALL of committing procedures from the file',
+    })
+  }
+}
+
+/**
+ * BEGIN; before(); script; after(); COMMIT. On error: ROLLBACK (the database
+ * is as before) and rethrow.
+ */
+export async function runInTransaction(client: pg.Client, script: string, file: string, hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {}): Promise<void> {
   await client.query('BEGIN')
   try {
     await hooks.before?.()
-    await client.query(script)
+    await runScript(client, script, file)
     await hooks.after?.()
     await client.query('COMMIT')
   } catch (err) {

@@ -71,7 +71,8 @@ export function computeStatus(local: LocalMigration[], rows: HistoryRow[]): Hist
     pending: entries.filter((e) => (e.state === 'pending' || e.state === 'rolled_back') && e.local).length,
     failed: entries.filter((e) => e.state === 'failed').length,
     missingLocally: entries.filter((e) => e.missingLocally && e.state !== 'rolled_back').length,
-    edited: entries.filter((e) => e.checksumMatches === false).length,
+    // A failed migration changed nothing; a new checksum there means it was fixed, not edited.
+    edited: entries.filter((e) => e.checksumMatches === false && e.state === 'applied').length,
     outOfOrder: entries.filter((e) => e.outOfOrder).length,
   }
   const needsAttention = counts.failed + counts.missingLocally + counts.edited + counts.outOfOrder > 0

@@ -70,7 +70,7 @@ export async function verify(opts: CommonOptions): Promise<VerifyResult> {
       const up = readFileSync(m.sqlPath, 'utf8')
       const run = async (sql: string, file: string, phase: string): Promise<boolean> => {
         try {
-          await runInTransaction(c, sql)
+          await runInTransaction(c, sql, file)
           return true
         } catch (err) {
           const f = describeSqlError(err, sql)

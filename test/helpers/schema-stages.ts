@@ -104,7 +104,23 @@ export async function prismaDiff(from: string, to: string): Promise<string> {
   return stdout
 }
 
-/** migration.sql and down.sql for every generated migration, as Prisma Migrate produces them now. */
+/**
+ * Data statements a generated down.sql needs before its DDL, so that the
+ * migration applies again on the data the rollback leaves: the engine diffs
+ * schemas and cannot know these.
+ */
+export const DOWN_DATA_PREAMBLE: Record<string, string> = {
+  '005_create_campaigns_table': [
+    '-- Data: without campaigns, the campaign ids that messages keep would point at nothing,',
+    "-- and applying this migration again could not add messages' foreign key. They are",
+    '-- cleared (the rollback reports how many).',
+    'UPDATE "messages" SET "campaign_id" = NULL WHERE "campaign_id" IS NOT NULL;',
+    '',
+    '',
+  ].join('\n'),
+}
+
+/** migration.sql and down.sql for every generated migration, as Prisma Migrate produces them now (plus DOWN_DATA_PREAMBLE). */
 export async function generatedHistory(): Promise<Array<{ folder: string; up: string; down: string }>> {
   const stages = writeStages()
   // Each CLI run spends seconds starting up; run them side by side.
@@ -113,7 +129,7 @@ export async function generatedHistory(): Promise<Array<{ folder: string; up: st
       const prev = stages[i]!
       const next = stages[i + 1]!
       const [up, down] = await Promise.all([prismaDiff(prev, next), prismaDiff(next, prev)])
-      return { folder: s.folder, up, down }
+      return { folder: s.folder, up, down: (DOWN_DATA_PREAMBLE[s.folder] ?? '') + down }
     }),
   ).finally(() => rmSync(path.dirname(stages[0]!), { recursive: true, force: true }))
 }

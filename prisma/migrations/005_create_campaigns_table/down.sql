@@ -1,3 +1,9 @@
+-- Data: without campaigns, the campaign ids that messages keep would point at nothing,
+-- and applying this migration again could not add messages' foreign key. They are
+-- cleared (the rollback reports how many).
+UPDATE "messages" SET "campaign_id" = NULL WHERE "campaign_id" IS NOT NULL;
+
+
 -- DropForeignKey
 ALTER TABLE "messages" DROP CONSTRAINT "messages_campaign_id_fkey";
 

@@ -1,19 +1,26 @@
 import { deploy } from '../../migrate/index.ts'
 import { MIGRATIONS_DIR_OPTION, libOptions, type Command } from '../command.ts'
 import { databaseLine } from '../render.ts'
+import { TIMEOUT_OPTIONS, timeoutOptions } from '../safety.ts'
 
 export const migrateCommand: Command = {
   name: 'migrate',
   scriptNames: ['migrate', 'migrate:run'],
   summary: 'Apply pending migrations, each in its own transaction (Prisma `migrate deploy` semantics).',
-  options: [MIGRATIONS_DIR_OPTION],
+  options: [...TIMEOUT_OPTIONS, MIGRATIONS_DIR_OPTION],
   examples: ['npm run migrate', 'npm run migrate:run', 'DATABASE_URL=postgresql://app:secret@db:5432/app npm run migrate'],
-  exitCodes: ['0  all migrations applied', '1  a migration failed (rolled back, recorded as failed)', '3  a failed, edited or out-of-order migration blocks the deploy'],
+  exitCodes: [
+    '0  all migrations applied',
+    '1  a migration failed (rolled back, recorded as failed)',
+    '3  a failed, edited, missing or out-of-order migration, or one with its own COMMIT/ROLLBACK, blocks the deploy; nothing applied',
+    '8  a table lock was not granted in time (that migration rolled back; earlier ones stay applied)',
+  ],
   async run(ctx) {
+    const timeouts = timeoutOptions(ctx.values)
     const db = await ctx.database()
     ctx.out.out(databaseLine(db))
     const t0 = performance.now()
-    const r = await deploy(libOptions(ctx, db.url))
+    const r = await deploy({ ...libOptions(ctx, db.url), ...timeouts })
     const total = r.alreadyApplied + r.applied.length
     if (r.applied.length === 0) ctx.out.out(`Up to date: ${total} migration${total === 1 ? '' : 's'} applied, none pending`)
     else ctx.out.out(`Up to date: ${total} migration${total === 1 ? '' : 's'} applied (${r.applied.length} just now, ${Math.round(performance.now() - t0)}ms)`)

@@ -1,9 +1,9 @@
-import { createInterface } from 'node:readline/promises'
 import { describeUrl, maskUrl } from '../../db/config.ts'
-import { MigrateError, readMigrations, reset, runSeed } from '../../migrate/index.ts'
+import { holdsData, lossKey, readMigrations, reset, runSeed, MigrateError, type ResetOptions } from '../../migrate/index.ts'
 import { defaultMigrationsDir } from '../../migrate/options.ts'
 import { MIGRATIONS_DIR_OPTION, libOptions, type Command } from '../command.ts'
 import { databaseLine } from '../render.ts'
+import { TIMEOUT_OPTIONS, canAsk, confirm, printLoss, timeoutOptions, withRefusalHint } from '../safety.ts'
 
 export const resetCommand: Command = {
   name: 'migrate:reset',
@@ -11,42 +11,65 @@ export const resetCommand: Command = {
   summary: 'Drop the schema with ALL its tables and data, re-apply every migration, then seed.',
   options: [
     { name: 'force', type: 'boolean', description: 'Do not ask for confirmation (required without a terminal)' },
+    { name: 'dry-run', type: 'boolean', description: 'Print exactly what data the drop would destroy; change nothing' },
     { name: 'skip-seed', type: 'boolean', description: 'Do not run `prisma db seed` afterwards' },
+    ...TIMEOUT_OPTIONS,
     MIGRATIONS_DIR_OPTION,
   ],
-  examples: ['npm run migrate:reset', 'npm run migrate:reset -- --force --skip-seed'],
-  exitCodes: ['0  reset done', '1  cancelled, or a migration or the seed failed', '2  no terminal to confirm and no --force'],
+  examples: ['npm run migrate:reset', 'npm run migrate:reset -- --dry-run', 'npm run migrate:reset -- --force --skip-seed'],
+  exitCodes: ['0  reset done', '1  cancelled, or a migration or the seed failed', '7  refused: no terminal to confirm on and no --force; nothing changed', '8  a table lock was not granted in time; nothing changed'],
   async run(ctx) {
+    const force = ctx.values.force === true
+    const dryRun = ctx.values['dry-run'] === true
+    const seed = ctx.values['skip-seed'] !== true
+    const timeouts = timeoutOptions(ctx.values)
     const db = await ctx.database()
     const info = describeUrl(db.url)
     const count = readMigrations(ctx.migrationsDir ?? defaultMigrationsDir()).length
-    const force = ctx.values.force === true
-    const seed = ctx.values['skip-seed'] !== true
     const what = `schema \`${info.schema}\` of database \`${info.database}\` on \`${info.host}:${info.port}\``
-    if (!force) {
-      if (!process.stdin.isTTY || !process.stdout.isTTY) {
-        throw new MigrateError('BAD_ARGUMENT', `Refusing to reset without confirmation: no terminal to ask on. This would drop ${what} with all its data.`, {
-          hint: 'If that is really what you want: `npm run migrate:reset -- --force`',
-        })
+    const opts: ResetOptions = { ...libOptions(ctx, db.url), ...timeouts }
+    ctx.out.out(databaseLine(db))
+    if (dryRun || (!force && !canAsk())) {
+      const probe = await reset({ ...opts, dryRun: true })
+      if (dryRun) {
+        ctx.out.out(`Dry run: would drop ${what} and re-apply ${count} migration${count === 1 ? '' : 's'}; nothing is changed`)
+        if (probe.loss.items.length) printLoss(ctx.out, 'Would lose:', probe.loss)
+        else ctx.out.out('Would lose: no data')
+        return 0
       }
+      throw withRefusalHint(
+        new MigrateError('DATA_LOSS_REFUSED', `Refusing to reset without confirmation: no terminal to ask on. This would drop ${what} with all its data. Nothing was changed.`, {
+          details: probe.loss.items.length ? ['Data that would be lost:', ...probe.loss.items.flatMap((i) => (i.kind === 'table-dropped' ? [`    table \`${i.table}\`: ${i.rows} row${i.rows === 1 ? '' : 's'}`] : []))] : ['It holds no data.'],
+        }),
+        'npm run migrate:reset -- --dry-run',
+        'npm run migrate:reset -- --force',
+      )
+    }
+    let confirmedLoss: string[] | undefined
+    if (!force) {
+      const probe = await reset({ ...opts, dryRun: true })
       ctx.out.err(`Warning: this drops ${what} (${maskUrl(db.url)}) with ALL its tables and data,`)
       ctx.out.err(`then re-applies ${count} migration${count === 1 ? '' : 's'}${seed ? ' and runs the seed' : ''}.`)
-      const rl = createInterface({ input: process.stdin, output: process.stderr })
-      const answer = await rl.question('Continue? [y/N] ')
-      rl.close()
-      if (!/^y(es)?$/i.test(answer.trim())) {
+      printLoss(ctx.out, 'It destroys:', probe.loss)
+      if (!(await confirm('Continue?'))) {
         ctx.out.err('Cancelled: nothing was changed')
         return 1
       }
+      confirmedLoss = probe.loss.items.filter(holdsData).map(lossKey)
     }
-    ctx.out.out(databaseLine(db))
-    const r = await reset(libOptions(ctx, db.url))
+    let r
+    try {
+      r = await reset({ ...opts, ...(force ? { acceptDataLoss: true } : {}), ...(confirmedLoss ? { confirmedLoss } : {}) })
+    } catch (err) {
+      throw withRefusalHint(err, 'npm run migrate:reset -- --dry-run', 'npm run migrate:reset -- --force')
+    }
     if (seed) {
       ctx.out.out('Seeding: npx prisma db seed')
       const s = await runSeed({ url: db.url, onLine: (line, stream) => (stream === 'stderr' ? ctx.out.err(`  ${line}`) : ctx.out.out(`  ${line}`)) })
       ctx.out.out(`Seeded: in ${s.durationMs}ms`)
     }
-    ctx.out.out(`Done: schema ${r.schema} recreated, ${r.deploy.applied.length} migration${r.deploy.applied.length === 1 ? '' : 's'} applied${seed ? ', seeded' : ''}`)
+    const applied = r.deploy?.applied.length ?? 0
+    ctx.out.out(`Done: schema ${r.schema} recreated, ${applied} migration${applied === 1 ? '' : 's'} applied${seed ? ', seeded' : ''}`)
     return 0
   },
 }

@@ -1,18 +1,20 @@
-import path from 'node:path'
-import { rollback, validateRollbackArgs, MigrateError } from '../../migrate/index.ts'
+import { rollback, validateRollbackArgs, holdsData, lossKey, MigrateError, type RollbackOptions } from '../../migrate/index.ts'
 import { displayPath } from '../../migrate/options.ts'
 import { formatValue } from '../args.ts'
 import { MIGRATIONS_DIR_OPTION, libOptions, type Command } from '../command.ts'
 import { databaseLine } from '../render.ts'
+import { TIMEOUT_OPTIONS, canAsk, confirm, printLoss, timeoutOptions, withRefusalHint } from '../safety.ts'
 
 export const rollbackCommand: Command = {
   name: 'migrate:rollback',
   scriptNames: ['migrate:rollback'],
-  summary: 'Undo applied migrations with their down.sql, newest first (default: the last one).',
+  summary: 'Undo applied migrations with their down.sql, newest first (default: the last one), all in one transaction.',
   options: [
     { name: 'steps', type: 'string', valueName: '<n>', description: 'Roll back the last n applied migrations (default 1)' },
     { name: 'to', type: 'string', valueName: '<migration>', description: 'Roll back everything after <migration> and keep it (folder name, or name without its number)', npmAliases: ['token-description'] },
-    { name: 'dry-run', type: 'boolean', description: 'Print the plan, the SQL and the data it would drop; change nothing' },
+    { name: 'dry-run', type: 'boolean', description: 'Print the plan, its SQL and exactly what data it would destroy; change nothing' },
+    { name: 'accept-data-loss', type: 'boolean', description: 'Go ahead although data would be lost (needed without a terminal when it would)' },
+    ...TIMEOUT_OPTIONS,
     MIGRATIONS_DIR_OPTION,
   ],
   examples: [
@@ -20,8 +22,16 @@ export const rollbackCommand: Command = {
     'npm run migrate:rollback --steps=2            (same as: npm run migrate:rollback -- --steps=2)',
     'npm run migrate:rollback --to=001_create_users_table',
     'npm run migrate:rollback -- --to=create_users_table --dry-run',
+    'npm run migrate:rollback -- --steps=3 --accept-data-loss',
   ],
-  exitCodes: ['0  rolled back (or nothing to do)', '1  a down.sql failed (that step undone) or is missing', '2  bad arguments; nothing was touched', '3  migration.sql was edited since it was applied'],
+  exitCodes: [
+    '0  rolled back (or nothing to do)',
+    '1  a down.sql failed or is missing; nothing was rolled back',
+    '2  bad arguments; nothing was touched',
+    '3  migration.sql edited since applied, or a down.sql with its own COMMIT/ROLLBACK',
+    '7  refused: it would destroy data, and no terminal / no --accept-data-loss; nothing changed',
+    '8  a table lock was not granted in time, or a statement ran too long; nothing changed',
+  ],
   async run(ctx) {
     const rawSteps = ctx.values.steps as string | undefined
     let steps: number | undefined
@@ -33,33 +43,63 @@ export const rollbackCommand: Command = {
     }
     const to = ctx.values.to as string | undefined
     const dryRun = ctx.values['dry-run'] === true
+    const accept = ctx.values['accept-data-loss'] === true
     // Before connecting: bad combinations fail fast and touch nothing.
     validateRollbackArgs({ steps, to })
+    const timeouts = timeoutOptions(ctx.values)
     for (const f of ctx.fromNpm) ctx.out.out(`Using: ${formatValue(f.option, f.value)} (given before \`--\`; npm passed it as ${f.envKey})`)
     const db = await ctx.database()
     ctx.out.out(databaseLine(db))
-    const r = await rollback({ ...libOptions(ctx, db.url), ...(steps !== undefined ? { steps } : {}), ...(to !== undefined ? { to } : {}), dryRun })
-    if (r.plan.length === 0) {
-      ctx.out.out(`Nothing to roll back: \`${r.remainingLatest}\` is already the latest applied migration`)
+    const opts: RollbackOptions = { ...libOptions(ctx, db.url), ...timeouts, ...(steps !== undefined ? { steps } : {}), ...(to !== undefined ? { to } : {}) }
+    const which = to !== undefined ? `--to=${to}` : steps !== undefined ? `--steps=${steps}` : ''
+    const cmd = (extra: string): string => `npm run migrate:rollback -- ${[which, extra].filter(Boolean).join(' ')}`
+
+    if (dryRun) {
+      const r = await rollback({ ...opts, dryRun: true })
+      if (r.plan.length === 0) return nothingToDo(ctx, r.remainingLatest)
+      ctx.out.out(`Dry run: ${r.plan.length} migration${r.plan.length === 1 ? '' : 's'} would be rolled back, in one transaction; nothing is changed`)
+      for (const step of r.plan) {
+        ctx.out.out(`Would roll back: ${step.name}`)
+        ctx.out.out(`  SQL (${displayPath(step.downPath)}):`)
+        for (const line of step.downSql.replace(/\s+$/, '').split('\n')) ctx.out.out(`    ${line}`.trimEnd())
+      }
+      if (r.loss.items.length) printLoss(ctx.out, `Would lose (measured by running the plan in a transaction that was rolled back; counting took ${r.loss.countMs}ms):`, r.loss)
+      else ctx.out.out('Would lose: no data (nothing it drops or changes holds rows)')
+      ctx.out.out(`After: ${r.remainingLatest ? `latest applied would be \`${r.remainingLatest}\`` : 'no migrations would be applied'}`)
       return 0
     }
-    const after = r.remainingLatest ? `latest applied is now \`${r.remainingLatest}\`` : 'no migrations are applied'
-    if (!r.dryRun) {
-      ctx.out.out(`Done: ${r.rolledBack.length} rolled back; ${after}`)
-      return 0
-    }
-    ctx.out.out(`Dry run: ${r.plan.length} migration${r.plan.length === 1 ? '' : 's'} would be rolled back; nothing is changed`)
-    for (const step of r.plan) {
-      ctx.out.out(`Would roll back: ${step.name}`)
-      ctx.out.out(`  SQL (${displayPath(path.join(path.dirname(step.downPath), 'down.sql'))}):`)
-      for (const line of step.downSql.replace(/\s+$/, '').split('\n')) ctx.out.out(`    ${line}`.trimEnd())
-      for (const d of step.dataAtRisk ?? []) {
-        const table = d.drop.table.schema ? `${d.drop.table.schema}.${d.drop.table.name}` : d.drop.table.name
-        if (d.drop.kind === 'table') ctx.out.out(d.exists ? `  Data: drops table \`${table}\` with ${d.rows} row${d.rows === 1 ? '' : 's'}` : `  Data: table \`${table}\` does not exist (nothing to lose)`)
-        else ctx.out.out(d.exists ? `  Data: drops column \`${table}.${d.drop.column}\` with ${d.nonNull} non-null value${d.nonNull === 1 ? '' : 's'} (${d.rows} row${d.rows === 1 ? '' : 's'})` : `  Data: column \`${table}.${d.drop.column}\` does not exist (nothing to lose)`)
+
+    let confirmedLoss: string[] | undefined
+    if (!accept && canAsk()) {
+      // Measure first (rolled back), ask with no lock held, then roll back for real: the
+      // library commits only if what it would lose then is within what was confirmed.
+      const probe = await rollback({ ...opts, dryRun: true })
+      if (probe.plan.length === 0) return nothingToDo(ctx, probe.remainingLatest)
+      if (probe.loss.losesData) {
+        ctx.out.out(`Plan: undo ${probe.plan.map((p) => p.name).join(', ')}`)
+        printLoss(ctx.out, 'This rollback destroys data:', probe.loss)
+        if (!(await confirm('Roll back and lose this data?'))) {
+          ctx.out.err('Cancelled: nothing was changed')
+          return 1
+        }
+        confirmedLoss = probe.loss.items.filter(holdsData).map(lossKey)
       }
     }
-    ctx.out.out(`After: ${after.replace('is now', 'would be').replace('no migrations are applied', 'no migrations would be applied')}`)
+    let r
+    try {
+      r = await rollback({ ...opts, ...(accept ? { acceptDataLoss: true } : {}), ...(confirmedLoss ? { confirmedLoss } : {}) })
+    } catch (err) {
+      throw withRefusalHint(err, cmd('--dry-run'), cmd('--accept-data-loss'))
+    }
+    if (r.plan.length === 0) return nothingToDo(ctx, r.remainingLatest)
+    for (const s of r.rolledBack) ctx.out.out(`Rolled back: ${s.name} in ${s.durationMs}ms`)
+    printLoss(ctx.out, 'Lost:', r.loss)
+    ctx.out.out(`Done: ${r.rolledBack.length} rolled back; ${r.remainingLatest ? `latest applied is now \`${r.remainingLatest}\`` : 'no migrations are applied'}`)
     return 0
   },
+}
+
+function nothingToDo(ctx: Parameters<Command['run']>[0], latest: string | undefined): number {
+  ctx.out.out(latest ? `Nothing to roll back: \`${latest}\` is already the latest applied migration` : 'Nothing to roll back: no migrations are applied')
+  return 0
 }

@@ -1,0 +1,62 @@
+// What the destructive commands (migrate, rollback, reset) share on the
+// command line: the time-out options, the loss report, and asking on a
+// terminal.
+import { createInterface } from 'node:readline/promises'
+import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS, DEFAULT_LOCK_ATTEMPTS, MigrateError, describeLoss, type LossReport, type TimeoutOptions } from '../migrate/index.ts'
+import type { OptionSpec, Values } from './args.ts'
+import type { Output } from './output.ts'
+
+export const TIMEOUT_OPTIONS: OptionSpec[] = [
+  {
+    name: 'lock-timeout',
+    type: 'string',
+    valueName: '<seconds>',
+    description: `Wait at most this long for each table lock (application queries queue behind the wait), then roll back and retry, ${DEFAULT_LOCK_ATTEMPTS} attempts (default ${DEFAULT_LOCK_TIMEOUT_MS / 1000})`,
+  },
+  { name: 'statement-timeout', type: 'string', valueName: '<seconds>', description: `Stop and roll back a statement running longer than this (default ${DEFAULT_STATEMENT_TIMEOUT_MS / 1000}; 0 = no limit)` },
+]
+
+function seconds(values: Values, name: string, min: number): number | undefined {
+  const raw = values[name]
+  if (raw === undefined) return undefined
+  const n = Number(raw)
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < min) {
+    throw new MigrateError('BAD_ARGUMENT', `\`--${name}\` takes a number of seconds${min > 0 ? ' above 0' : ''}, got \`${String(raw)}\`.`, { hint: `Example: \`--${name}=${name === 'lock-timeout' ? 5 : 600}\`` })
+  }
+  return Math.round(n * 1000)
+}
+
+/** --lock-timeout / --statement-timeout as library options (validated before connecting). */
+export function timeoutOptions(values: Values): TimeoutOptions {
+  const lock = seconds(values, 'lock-timeout', 0.001)
+  const stmt = seconds(values, 'statement-timeout', 0)
+  return { ...(lock !== undefined ? { lockTimeoutMs: lock } : {}), ...(stmt !== undefined ? { statementTimeoutMs: stmt } : {}) }
+}
+
+/** True when a person can answer a question: both ends are a terminal. */
+export function canAsk(): boolean {
+  return Boolean(process.stdin.isTTY && process.stdout.isTTY)
+}
+
+/** Asks `question [y/N]` on the terminal; only y / yes agrees. */
+export async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr })
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim())
+  } finally {
+    rl.close()
+  }
+}
+
+/** `heading` then one indented line per loss item (nothing when the report is empty). */
+export function printLoss(out: Output, heading: string, report: LossReport): void {
+  if (!report.items.length) return
+  out.out(heading)
+  for (const item of report.items) for (const line of describeLoss(item)) out.out(`  ${line}`)
+}
+
+/** Rethrows a data-loss refusal with the exact commands that inspect or accept it. */
+export function withRefusalHint(err: unknown, dryRun: string, accept: string): unknown {
+  if (!(err instanceof MigrateError) || err.code !== 'DATA_LOSS_REFUSED') return err
+  return new MigrateError(err.code, err.message, { details: err.details, hint: `See the plan with \`${dryRun}\`; to go ahead and lose this data: \`${accept}\``, cause: err })
+}
