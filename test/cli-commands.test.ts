@@ -47,14 +47,17 @@ describe('commands', () => {
     assert.equal(await leftoverVerifyDbs(), 0)
   })
 
-  test('migrate:reset refuses without a terminal unless --force (exit 2, nothing dropped); --force --skip-seed rebuilds', async () => {
+  test('migrate:reset refuses without a terminal unless --force (exit 7, nothing dropped, what it would drop listed); --force --skip-seed rebuilds', async () => {
     await deploy({ url: db.url, migrationsDir: basic })
     await query(db.url, `INSERT INTO users (email) VALUES ('keep@x')`)
     const refused = await runCli(['migrate:reset'], { url: db.url, migrationsDir: basic })
-    assert.equal(refused.code, 2)
+    assert.equal(refused.code, 7)
     assert.deepEqual(refused.err, [
-      `Error: Refusing to reset without confirmation: no terminal to ask on. This would drop schema \`public\` of database \`${db.name}\` on \`${serverAddress(db.url)}\` with all its data.`,
-      'Hint: If that is really what you want: `npm run migrate:reset -- --force`',
+      `Error: Refusing to reset without confirmation: no terminal to ask on. This would drop schema \`public\` of database \`${db.name}\` on \`${serverAddress(db.url)}\` with all its data. Nothing was changed.`,
+      'Data that would be lost:',
+      '    table `posts`: 0 rows',
+      '    table `users`: 1 row',
+      'Hint: See the plan with `npm run migrate:reset -- --dry-run`; to go ahead and lose this data: `npm run migrate:reset -- --force`',
     ])
     assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM users`), [{ n: 1 }])
     const r = await runCli(['migrate:reset', '--force', '--skip-seed'], { url: db.url, migrationsDir: basic })
@@ -64,6 +67,10 @@ describe('commands', () => {
       'Applying: 001_create_users', 'Applied: 001_create_users in <n>ms',
       'Applying: 002_add_user_nickname', 'Applied: 002_add_user_nickname in <n>ms',
       'Applying: 003_create_posts', 'Applied: 003_create_posts in <n>ms',
+      'Lost:',
+      '  table `posts`: dropped with 0 rows',
+      '  table `users`: dropped with 1 row',
+      '    non-null values: id 1, email 1, created_at 1',
       'Done: schema public recreated, 3 migrations applied',
     ])
     assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM users`), [{ n: 0 }])
@@ -163,30 +170,36 @@ describe('commands', () => {
     const r = await runCli(['migrate:rollback', '--help'])
     assert.equal(r.code, 0)
     assert.deepEqual(r.out, [
-      'Undo applied migrations with their down.sql, newest first (default: the last one).',
+      'Undo applied migrations with their down.sql, newest first (default: the last one), all in one transaction.',
       '',
       'Usage',
       '  npm run migrate:rollback -- [options]',
       '  node bin/watify.mjs migrate:rollback [options]',
       '',
       'Options',
-      '  --steps=<n>              Roll back the last n applied migrations (default 1)',
-      '  --to=<migration>         Roll back everything after <migration> and keep it (folder name, or name without its number)',
-      '  --dry-run                Print the plan, the SQL and the data it would drop; change nothing',
-      '  --migrations-dir=<path>  Migrations folder (default prisma/migrations; env MIGRATIONS_DIR)',
-      '  -h, --help               Show this help',
+      '  --steps=<n>                    Roll back the last n applied migrations (default 1)',
+      '  --to=<migration>               Roll back everything after <migration> and keep it (folder name, or name without its number)',
+      '  --dry-run                      Print the plan, its SQL and exactly what data it would destroy; change nothing',
+      '  --accept-data-loss             Go ahead although data would be lost (needed without a terminal when it would)',
+      '  --lock-timeout=<seconds>       Wait at most this long for each table lock (application queries queue behind the wait), then roll back and retry, 3 attempts (default 3)',
+      '  --statement-timeout=<seconds>  Stop and roll back a statement running longer than this (default 300; 0 = no limit)',
+      '  --migrations-dir=<path>        Migrations folder (default prisma/migrations; env MIGRATIONS_DIR)',
+      '  -h, --help                     Show this help',
       '',
       'Examples',
       '  npm run migrate:rollback',
       '  npm run migrate:rollback --steps=2            (same as: npm run migrate:rollback -- --steps=2)',
       '  npm run migrate:rollback --to=001_create_users_table',
       '  npm run migrate:rollback -- --to=create_users_table --dry-run',
+      '  npm run migrate:rollback -- --steps=3 --accept-data-loss',
       '',
       'Exit codes',
       '  0  rolled back (or nothing to do)',
-      '  1  a down.sql failed (that step undone) or is missing',
+      '  1  a down.sql failed or is missing; nothing was rolled back',
       '  2  bad arguments; nothing was touched',
-      '  3  migration.sql was edited since it was applied',
+      '  3  migration.sql edited since applied, or a down.sql with its own COMMIT/ROLLBACK',
+      '  7  refused: it would destroy data, and no terminal / no --accept-data-loss; nothing changed',
+      '  8  a table lock was not granted in time, or a statement ran too long; nothing changed',
     ])
     for (const c of ['setup', 'migrate', 'migrate:run', 'migrate:status', 'migrate:reset', 'migrate:create', 'migrate:verify', 'db:test', 'db:config', 'db:start', 'db:stop']) {
       const h = await runCli([c, '--help'])

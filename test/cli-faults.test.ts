@@ -11,7 +11,7 @@ import { deploy } from '../src/migrate/index.ts'
 const basic = path.join(FIXTURES, 'basic')
 const slow = path.join(FIXTURES, 'slow')
 const rowsOf = async (url: string) =>
-  query<{ migration_name: string; finished: boolean }>(url, `SELECT migration_name, finished_at IS NOT NULL AS finished FROM _prisma_migrations ORDER BY migration_name`)
+  query<{ migration_name: string; finished: boolean }>(url, `SELECT migration_name, finished_at IS NOT NULL AS finished FROM _prisma_migrations WHERE rolled_back_at IS NULL ORDER BY migration_name`)
 
 describe('faults', () => {
   let db: TestDatabase

@@ -1,11 +1,11 @@
 // `migrate`, `migrate:status`: real CLI processes on a fresh database,
 // exact output and exit codes, database state checked with SQL.
 import assert from 'node:assert/strict'
-import { rmSync, writeFileSync, appendFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
-import { copyFixture, FIXTURES, runCli, shownUrl, stripTimes } from './fixtures/cli.ts'
+import { copyFixture, FIXTURES, ROOT, runCli, shownUrl, stripTimes } from './fixtures/cli.ts'
 import { snapshotCatalog, diffCatalogs } from '../src/migrate/index.ts'
 
 const basic = path.join(FIXTURES, 'basic')
@@ -85,13 +85,25 @@ describe('migrate and migrate:status', () => {
         ['002_add_user_nickname', false, true],
         ['003_create_posts', null, false],
       ])
-      // A deploy warns about both but applies nothing and succeeds.
+      // A deploy refuses both, exactly as status reports them, before any statement: a new migration stays pending.
+      mkdirSync(path.join(fx.dir, '004_new'))
+      writeFileSync(path.join(fx.dir, '004_new', 'migration.sql'), 'CREATE TABLE new_after_edit (id INTEGER);\n')
       const d = await runCli(['migrate'], { url: db.url, migrationsDir: fx.dir })
-      assert.equal(d.code, 0)
+      assert.equal(d.code, 3, d.stderr)
       assert.deepEqual(d.err, [
-        'Warning: `002_add_user_nickname` was edited after it was applied (migration.sql checksum differs from the recorded one)',
-        'Warning: `003_create_posts` is applied in the database but has no folder in the migrations folder',
+        'Error: Applied migration `002_add_user_nickname` was edited after it was applied (its migration.sql no longer matches the recorded checksum); nothing was applied.',
+        '    edited: 002_add_user_nickname',
+        `Hint: Restore the applied version (\`git log -p -- ${path.relative(ROOT, path.join(fx.dir, '002_add_user_nickname', 'migration.sql'))}\`) and put the change in a new migration (\`npm run migrate:create -- --name <name>\`)`,
       ])
+      writeFileSync(path.join(fx.dir, '002_add_user_nickname', 'migration.sql'), readFileSync(path.join(FIXTURES, 'basic', '002_add_user_nickname', 'migration.sql')))
+      const m = await runCli(['migrate'], { url: db.url, migrationsDir: fx.dir })
+      assert.equal(m.code, 3, m.stderr)
+      assert.deepEqual(m.err, [
+        'Error: Applied migration `003_create_posts` is not in the migrations folder; nothing was applied.',
+        '    applied, missing locally: 003_create_posts',
+        'Hint: Restore its folder (another branch? `git status`), then run `npm run migrate`',
+      ])
+      assert.equal((await query(db.url, `SELECT to_regclass('new_after_edit') AS t`))[0]!.t, null)
     } finally {
       fx.remove()
     }

@@ -10,7 +10,7 @@ import { deploy } from '../src/migrate/index.ts'
 
 const basic = path.join(FIXTURES, 'basic')
 const applied = async (url: string): Promise<string[]> =>
-  (await query<{ migration_name: string }>(url, `SELECT migration_name FROM _prisma_migrations ORDER BY migration_name`)).map((r) => r.migration_name)
+  (await query<{ migration_name: string }>(url, `SELECT migration_name FROM _prisma_migrations WHERE rolled_back_at IS NULL ORDER BY migration_name`)).map((r) => r.migration_name)
 
 describe('npm run migrate:rollback with and without --', () => {
   let db: TestDatabase

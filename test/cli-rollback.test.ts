@@ -10,7 +10,7 @@ import { deploy, diffCatalogs, snapshotCatalog } from '../src/migrate/index.ts'
 
 const basic = path.join(FIXTURES, 'basic')
 const applied = async (url: string): Promise<string[]> =>
-  (await query<{ migration_name: string }>(url, `SELECT migration_name FROM _prisma_migrations ORDER BY migration_name`)).map((r) => r.migration_name)
+  (await query<{ migration_name: string }>(url, `SELECT migration_name FROM _prisma_migrations WHERE rolled_back_at IS NULL ORDER BY migration_name`)).map((r) => r.migration_name)
 
 describe('migrate:rollback', () => {
   let db: TestDatabase
@@ -27,7 +27,7 @@ describe('migrate:rollback', () => {
   test('default: the last applied migration', async () => {
     const r = await runCli(['migrate:rollback'], { url: db.url, migrationsDir: basic })
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(r.out.slice(1).map(stripTimes), ['Rolling back: 003_create_posts', 'Rolled back: 003_create_posts in <n>ms', 'Done: 1 rolled back; latest applied is now `002_add_user_nickname`'])
+    assert.deepEqual(r.out.slice(1).map(stripTimes), ['Plan: undo 003_create_posts', 'Rolled back: 003_create_posts in <n>ms', 'Done: 1 rolled back; latest applied is now `002_add_user_nickname`'])
     assert.deepEqual(await applied(db.url), ['001_create_users', '002_add_user_nickname'])
     assert.deepEqual(await query(db.url, `SELECT to_regclass('posts') AS p, to_regtype('post_status') AS t, to_regprocedure('set_updated_at()') AS f`), [{ p: null, t: null, f: null }])
   })
@@ -36,8 +36,9 @@ describe('migrate:rollback', () => {
     const r = await runCli(['migrate:rollback', '--to=create_users'], { url: db.url, migrationsDir: basic })
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(r.out.slice(1).map(stripTimes), [
-      'Rolling back: 003_create_posts', 'Rolled back: 003_create_posts in <n>ms',
-      'Rolling back: 002_add_user_nickname', 'Rolled back: 002_add_user_nickname in <n>ms',
+      'Plan: undo 2 migrations in one transaction, newest first: 003_create_posts, 002_add_user_nickname',
+      'Rolled back: 003_create_posts in <n>ms',
+      'Rolled back: 002_add_user_nickname in <n>ms',
       'Done: 2 rolled back; latest applied is now `001_create_users`',
     ])
     assert.deepEqual(await applied(db.url), ['001_create_users'])
@@ -53,19 +54,22 @@ describe('migrate:rollback', () => {
     const r = await runCli(['migrate:rollback', '--steps=2', '--dry-run'], { url: db.url, migrationsDir: basic })
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(r.out.slice(1), [
-      'Dry run: 2 migrations would be rolled back; nothing is changed',
+      'Plan: undo 2 migrations in one transaction, newest first: 003_create_posts, 002_add_user_nickname',
+      'Dry run: 2 migrations would be rolled back, in one transaction; nothing is changed',
       'Would roll back: 003_create_posts',
       '  SQL (test/fixtures/basic/003_create_posts/down.sql):',
       '    DROP TRIGGER posts_set_updated_at ON posts;',
       '    DROP FUNCTION set_updated_at();',
       '    DROP TABLE posts;',
       '    DROP TYPE post_status;',
-      '  Data: drops table `posts` with 3 rows',
       'Would roll back: 002_add_user_nickname',
       '  SQL (test/fixtures/basic/002_add_user_nickname/down.sql):',
       '    DROP INDEX users_nickname_idx;',
       '    ALTER TABLE users DROP COLUMN nickname;',
-      '  Data: drops column `users.nickname` with 2 non-null values (3 rows)',
+      'Would lose (measured by running the plan in a transaction that was rolled back):',
+      '  table `posts`: dropped with 3 rows',
+      '    non-null values: id 3, user_id 3, title 3, status 3, updated_at 3',
+      '  column `users.nickname`: dropped with 2 non-null values (3 rows)',
       'After: latest applied would be `001_create_users`',
     ])
     assert.deepEqual(diffCatalogs(snap, await snapshotCatalog(db.url)), [])
@@ -132,7 +136,7 @@ describe('migrate:rollback', () => {
     assert.deepEqual(await applied(db.url), ['001_create_users', '002_add_user_nickname', '003_create_posts'])
   })
 
-  test('a failing down.sql undoes that step only; earlier steps stay rolled back', async () => {
+  test('a failing down.sql undoes the whole plan: earlier steps are not rolled back either', async () => {
     const fx = copyFixture('basic')
     try {
       writeFileSync(path.join(fx.dir, '002_add_user_nickname', 'down.sql'), 'DROP INDEX users_nickname_idx;\nALTER TABLE users DROP COLUMN no_such_column;\n')
@@ -140,12 +144,13 @@ describe('migrate:rollback', () => {
       assert.equal(r.code, 1)
       const rel = `${path.relative(process.cwd(), fx.dir)}/002_add_user_nickname/down.sql`
       assert.deepEqual(r.err, [
-        'Error: Rolling back `002_add_user_nickname` failed; that step was undone, so `002_add_user_nickname` is still applied: column "no_such_column" of relation "users" does not exist',
+        'Error: Rolling back `002_add_user_nickname` failed: column "no_such_column" of relation "users" does not exist',
         `The server did not say which statement of \`${rel}\` failed.`,
-        'Already rolled back before this failure: 003_create_posts.',
-        `Hint: Fix ${rel}, then run \`npm run migrate:rollback -- --dry-run\` to check the plan`,
+        'Nothing was rolled back: the whole plan runs in one transaction, and it was rolled back.',
+        `Hint: Fix ${rel}, then check the plan with \`npm run migrate:rollback -- --dry-run\``,
       ])
-      assert.deepEqual(await applied(db.url), ['001_create_users', '002_add_user_nickname'])
+      assert.deepEqual(await applied(db.url), ['001_create_users', '002_add_user_nickname', '003_create_posts'])
+      assert.deepEqual(await query(db.url, `SELECT to_regclass('posts') IS NOT NULL AS posts`), [{ posts: true }])
       assert.deepEqual(await query(db.url, `SELECT to_regclass('users_nickname_idx') IS NOT NULL AS idx`), [{ idx: true }])
     } finally {
       fx.remove()

@@ -9,6 +9,8 @@
 // npm is running THIS command's script (npm_lifecycle_event), and a value that
 // disagrees with the same option after `--` is an error, never a silent pick.
 
+import { npmConfigOrigin } from './npm-origin.ts'
+
 export interface OptionSpec {
   /** Long name without dashes, e.g. `steps`. */
   name: string
@@ -68,6 +70,8 @@ export interface ParseContext {
   /** Option names of all commands, to catch an option given to the wrong command through npm. */
   allOptionNames: string[]
   env: NodeJS.ProcessEnv
+  /** Where an npm_config_* value came from when it was not typed (default: npmConfigOrigin). */
+  npmOrigin?: (envKey: string, value: string, env: NodeJS.ProcessEnv) => string | undefined
 }
 
 export function parseArgs(argv: string[], ctx: ParseContext): Parsed {
@@ -77,6 +81,7 @@ export function parseArgs(argv: string[], ctx: ParseContext): Parsed {
   let help = false
   const helpHint = `Run \`npm run ${command} -- --help\` for usage`
 
+  const origin = ctx.npmOrigin ?? npmConfigOrigin
   const lifecycle = ctx.env.npm_lifecycle_event
   const underNpm = Boolean(lifecycle && ctx.scriptNames.includes(lifecycle))
   if (underNpm) {
@@ -129,6 +134,16 @@ export function parseArgs(argv: string[], ctx: ParseContext): Parsed {
       for (const key of [envKeyOf(spec.name), ...(spec.npmAliases ?? []).map(envKeyOf)]) {
         const raw = ctx.env[key]
         if (raw === undefined || raw === '') continue
+        const source = origin(key, raw, ctx.env)
+        if (source) {
+          // Only the command line states intent: a configured value never steers these commands.
+          if (values[spec.name] !== undefined || (spec.type === 'boolean' && raw === 'false')) continue
+          const shown = spec.type === 'boolean' ? `--${spec.name}` : `--${spec.name}=${raw}`
+          throw new UsageError(
+            `\`${shown}\` reached \`${command}\` from ${source}, not from the command line; npm settings never steer database commands.`,
+            `Remove \`${key.slice('npm_config_'.length).replace(/_/g, '-')}\` from there; to use it, type it: \`npm run ${command} -- ${shown}\``,
+          )
+        }
         let value: string | boolean
         if (spec.type === 'boolean') {
           if (raw === 'false') continue
@@ -155,16 +170,19 @@ export function parseArgs(argv: string[], ctx: ParseContext): Parsed {
     // options, or an option of another command); other npm settings pass.
     const ours = new Set(options.flatMap((o) => [o.name, ...(o.npmAliases ?? [])].map((n) => n.replace(/-/g, '_'))))
     const everyOption = new Set(ctx.allOptionNames.map((n) => n.replace(/-/g, '_')))
-    // npm's own settings users keep in .npmrc; ignoring them is harmless except dry-run.
+    // npm's own settings, which users keep in .npmrc; not ours unless the command has them.
     const npmOwn = new Set(['force', 'json', 'yes'])
     for (const [key, raw] of Object.entries(ctx.env)) {
       if (!key.startsWith('npm_config_') || raw === undefined || raw === '') continue
       const name = key.slice('npm_config_'.length)
       if (ours.has(name) || npmOwn.has(name)) continue
       const flag = `--${name.replace(/_/g, '-')}`
+      const close = name.length >= 4 ? suggest(name.replace(/_/g, '-'), options.filter((o) => o.name.length >= 4)) : undefined
+      if (!everyOption.has(name) && !close) continue
+      // Settings from .npmrc files or the environment are npm's business, not a mistyped flag.
+      if (origin(key, raw, ctx.env)) continue
       if (everyOption.has(name)) throw new UsageError(`\`${flag}\` is not an option of \`${command}\`.`, helpHint)
-      const close = suggest(name.replace(/_/g, '-'), options.filter((o) => o.name.length >= 4))
-      if (close && name.length >= 4) throw new UsageError(`Unknown option \`${flag}\` for \`${command}\` (passed by npm as ${key}).`, `Did you mean \`--${close}\`? ${helpHint}`)
+      throw new UsageError(`Unknown option \`${flag}\` for \`${command}\` (passed by npm as ${key}).`, `Did you mean \`--${close}\`? ${helpHint}`)
     }
   }
   return { values, help, fromNpm }

@@ -2,7 +2,7 @@
 // command line: the time-out options, the loss report, and asking on a
 // terminal.
 import { createInterface } from 'node:readline/promises'
-import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS, DEFAULT_LOCK_ATTEMPTS, MigrateError, describeLoss, type LossReport, type TimeoutOptions } from '../migrate/index.ts'
+import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS, DEFAULT_LOCK_ATTEMPTS, MigrateError, describeLoss, holdsData, type LossReport, type TimeoutOptions } from '../migrate/index.ts'
 import type { OptionSpec, Values } from './args.ts'
 import type { Output } from './output.ts'
 
@@ -48,11 +48,12 @@ export async function confirm(question: string): Promise<boolean> {
   }
 }
 
-/** `heading` then one indented line per loss item (nothing when the report is empty). */
-export function printLoss(out: Output, heading: string, report: LossReport): void {
-  if (!report.items.length) return
+/** `heading` then indented lines per item (all, or only those that lost data); nothing when there are none. */
+export function printLoss(out: Output, heading: string, report: LossReport, which: 'all' | 'data' = 'all'): void {
+  const items = which === 'all' ? report.items : report.items.filter(holdsData)
+  if (!items.length) return
   out.out(heading)
-  for (const item of report.items) for (const line of describeLoss(item)) out.out(`  ${line}`)
+  for (const item of items) for (const line of describeLoss(item)) out.out(`  ${line}`)
 }
 
 /** Rethrows a data-loss refusal with the exact commands that inspect or accept it. */

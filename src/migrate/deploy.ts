@@ -54,7 +54,7 @@ export function checkBeforeDeploy(status: HistoryStatus): void {
     const f = failed[0]!
     const fixed = f.checksumMatches === false ? ' Its migration.sql was changed since (fixed?).' : ''
     throw new MigrateError('FAILED_MIGRATION_RECORDED', `Migration \`${f.name}\` failed earlier and is recorded as failed; no new migrations are applied until it is resolved (Prisma P3009).${fixed}`, {
-      hint: `${fixed ? 'Resolve it' : 'Fix its migration.sql, resolve it'} with \`npx prisma migrate resolve --rolled-back ${f.name}\`, then run \`npm run migrate\``,
+      hint: `${fixed ? 'Mark it rolled back' : 'Fix its migration.sql, mark it rolled back'} with \`npx prisma migrate resolve --rolled-back ${f.name}\`, then run \`npm run migrate\``,
       details: [
         ...(f.row?.logs ? ['Recorded error:', ...f.row.logs.split('\n').map((l) => `    ${l}`)] : []),
         'Our migrations run in a transaction: a failed one changed nothing, so marking it rolled back is safe.',

@@ -47,8 +47,8 @@ export type LossItem =
   | { kind: 'column-dropped'; table: string; column: string; rows: number; nonNull: number }
   /** The column stays but its type changes; every value is converted. */
   | { kind: 'column-converted'; table: string; column: string; from: string; to: string; nonNull: number }
-  /** The table stays; rows deleted / updated, values set to NULL. */
-  | { kind: 'rows-changed'; table: string; rowsBefore: number; rowsAfter: number; deleted: number; updated: number; inserted: number; nulled: Array<{ column: string; values: number }> }
+  /** The table stays; rows deleted or updated; `gone`: fewer non-null values per column (deleted rows, SET NULL). */
+  | { kind: 'rows-changed'; table: string; rowsBefore: number; rowsAfter: number; deleted: number; updated: number; inserted: number; gone: Array<{ column: string; values: number }> }
 
 export interface LossReport {
   items: LossItem[]
@@ -167,11 +167,11 @@ export async function runMeasured(client: pg.Client, schema: string, runPlan: ()
     const deleted = Math.max(x2.del - x1.del, b.rows - a.rows, 0)
     const updated = x2.upd - x1.upd
     const inserted = x2.ins - x1.ins
-    const nulled = kept.flatMap((c) => {
+    const gone = kept.flatMap((c) => {
       const lost = (b.nonNull.get(c.name) ?? 0) - (a.nonNull.get(c.name) ?? 0)
       return lost > 0 ? [{ column: c.name, values: lost }] : []
     })
-    if (deleted || updated || nulled.length || a.rows !== b.rows) items.push({ kind: 'rows-changed', table, rowsBefore: b.rows, rowsAfter: a.rows, deleted, updated, inserted, nulled })
+    if (deleted || updated || gone.length || a.rows !== b.rows) items.push({ kind: 'rows-changed', table, rowsBefore: b.rows, rowsAfter: a.rows, deleted, updated, inserted, gone })
   }
   countMs += performance.now() - t1
   items.sort((x, y) => (x.table < y.table ? -1 : x.table > y.table ? 1 : 0))
@@ -187,7 +187,7 @@ export function holdsData(i: LossItem): boolean {
     case 'column-converted':
       return i.nonNull > 0
     case 'rows-changed':
-      return i.deleted > 0 || i.updated > 0 || i.nulled.length > 0
+      return i.deleted > 0 || i.updated > 0 || i.gone.length > 0
   }
 }
 
@@ -208,8 +208,8 @@ export function describeLoss(i: LossItem): string[] {
       if (i.deleted) parts.push(`${n(i.deleted, 'row')} deleted`)
       if (i.updated) parts.push(n(i.updated, 'row update'))
       if (i.inserted) parts.push(`${n(i.inserted, 'row')} inserted`)
-      for (const c of i.nulled) parts.push(`${n(c.values, 'value')} of \`${c.column}\` set to NULL`)
-      return [`table \`${i.table}\`: ${parts.join(', ') || 'rewritten'} (${i.rowsBefore} → ${i.rowsAfter} rows)`]
+      const gone = i.gone.length ? [`  non-null values gone: ${i.gone.map((c) => `${c.column} ${c.values}`).join(', ')}`] : []
+      return [`table \`${i.table}\`: ${parts.join(', ') || 'rewritten'} (${i.rowsBefore} → ${i.rowsAfter} rows)`, ...gone]
     }
   }
 }

@@ -1,7 +1,10 @@
 // `migrate:verify`: proves every down.sql undoes its migration.sql, on a
 // throwaway database next to the user's (never the user's own): for each
 // migration, up -> down -> compare catalog with before up -> up again ->
-// compare with after the first up.
+// compare with after the first up. Then, on data: the throwaway database is
+// seeded, and for each migration from the top a copy of it is rolled back to
+// just before that migration (accepting the loss), the loss report is checked
+// against two brute-force counts, and every migration is applied again.
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -9,8 +12,13 @@ import { connect, withDatabase, type Connection } from './connection.ts'
 import { describeDifference, diffCatalogs, snapshotCatalog, type CatalogDifference } from './catalog.ts'
 import { MigrateError } from './errors.ts'
 import { INCOMPLETE_DOWN_MARKER, readMigrations } from './files.ts'
-import { displayPath, resolved, type CommonOptions } from './options.ts'
+import type { Logger } from './logger.ts'
+import { defaultMigrationsDir, displayPath, resolved, type CommonOptions } from './options.ts'
+import { census, compareLoss } from './census.ts'
+import { deploy } from './deploy.ts'
+import { rollback } from './rollback.ts'
 import { describeSqlError, excerpt, runInTransaction } from './run-sql.ts'
+import { runSeed } from './seed.ts'
 import { quoteIdent, quoteLiteral } from './sql.ts'
 
 export interface MigrationVerification {
@@ -30,17 +38,32 @@ export interface VerifyResult {
   migrations: MigrationVerification[]
   /** True when a failure stopped the run before the last migration. */
   stoppedEarly: boolean
+  /** The round trips on seeded data, newest migration first (empty when not seeded). */
+  onData: Array<{ name: string; ok: boolean; problems: string[] }>
 }
 
-export async function verify(opts: CommonOptions): Promise<VerifyResult> {
+export interface VerifyOptions extends CommonOptions {
+  /**
+   * Also seed and round-trip on data (`prisma db seed`). Default: only for
+   * the project's own migrations folder, the one its seed is written for.
+   */
+  seed?: boolean
+}
+
+const VERIFY_MARK = '_verify_'
+
+export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   const { migrationsDir, logger } = resolved(opts)
   const local = readMigrations(migrationsDir)
   const admin = await connect(opts.url)
-  const suffix = `_verify_${randomBytes(4).toString('hex')}`
-  const database = admin.target.database.slice(0, 63 - suffix.length) + suffix
+  const suffix = `${VERIFY_MARK}${randomBytes(4).toString('hex')}`
+  const prefix = admin.target.database.slice(0, 63 - suffix.length)
+  const database = prefix + suffix
+  const copies: string[] = []
   let created = false
   let conn: Connection | undefined
   try {
+    await dropLeftovers(admin, prefix, logger)
     const enc = (await admin.client.query<{ e: string; c: string; t: string }>(
       `SELECT pg_encoding_to_char(encoding) AS e, datcollate AS c, datctype AS t FROM pg_database WHERE datname = current_database()`,
     )).rows[0]!
@@ -105,9 +128,54 @@ export async function verify(opts: CommonOptions): Promise<VerifyResult> {
       }
       if (stoppedEarly) break
     }
-    return { ok: results.every((r) => r.ok) && !stoppedEarly, database, migrations: results, stoppedEarly }
+    const onData: VerifyResult['onData'] = []
+    const seed = opts.seed ?? path.resolve(migrationsDir) === path.resolve(defaultMigrationsDir())
+    if (seed && results.every((r) => r.ok) && !stoppedEarly) {
+      const url = withDatabase(opts.url, database)
+      // Start again through the real deploy, so the history table says what is applied.
+      await c.query(`DROP SCHEMA ${quoteIdent(schema)} CASCADE; CREATE SCHEMA ${quoteIdent(schema)}`)
+      await deploy({ url, migrationsDir })
+      logger.info('Seeding: the throwaway database (npx prisma db seed)')
+      await runSeed({ url })
+      await conn.close()
+      // Newest first: roll back the top 1, 2, ... n migrations of a fresh copy each time.
+      for (let steps = 1; steps <= local.length; steps++) {
+        const name = local[local.length - steps]!.name
+        const t0 = performance.now()
+        const copy = `${prefix}${VERIFY_MARK}${randomBytes(4).toString('hex')}`
+        await admin.client.query(`CREATE DATABASE ${quoteIdent(copy)} TEMPLATE ${quoteIdent(database)}`)
+        copies.push(copy)
+        const copyUrl = withDatabase(opts.url, copy)
+        const problems: string[] = []
+        const probe = await connect(copyUrl, { applicationName: 'wateen-migrate-verify' })
+        try {
+          const before = await census(probe.client, probe.target.schema)
+          const r = await rollback({ url: copyUrl, migrationsDir, steps, acceptDataLoss: true }).catch((err: Error) => {
+            problems.push(`rollback of ${steps} failed: ${err.message}`)
+            return undefined
+          })
+          if (r) {
+            for (const p of compareLoss(r.loss.items, before, await census(probe.client, probe.target.schema))) problems.push(`loss report wrong: ${p}`)
+            await deploy({ url: copyUrl, migrationsDir }).catch((err: Error) => problems.push(`applying again after the rollback failed: ${err.message}`))
+          }
+        } finally {
+          await probe.close()
+        }
+        await admin.client.query(`DROP DATABASE IF EXISTS ${quoteIdent(copy)} WITH (FORCE)`)
+        copies.pop()
+        onData.push({ name, ok: problems.length === 0, problems })
+        const ms = Math.round(performance.now() - t0)
+        if (!problems.length) logger.info(`Verified on data: down to before ${name} and up again in ${ms}ms`)
+        else {
+          logger.info(`Problem on data: rolling back to before ${name}`)
+          for (const p of problems) logger.info(`  ${p}`)
+        }
+      }
+    }
+    return { ok: results.every((r) => r.ok) && !stoppedEarly && onData.every((d) => d.ok), database, migrations: results, stoppedEarly, onData }
   } finally {
     await conn?.close()
+    for (const c of copies) await admin.client.query(`DROP DATABASE IF EXISTS ${quoteIdent(c)} WITH (FORCE)`).catch(() => {})
     if (created) {
       await admin.client.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`).catch(async () => {
         await admin.client.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`).catch(() => {
@@ -116,5 +184,22 @@ export async function verify(opts: CommonOptions): Promise<VerifyResult> {
       })
     }
     await admin.close()
+  }
+}
+
+/**
+ * Throwaway databases of an earlier verify that was killed part-way: named
+ * after this database with the verify mark, and nobody connected to them.
+ */
+async function dropLeftovers(admin: Connection, prefix: string, logger: Logger): Promise<void> {
+  const r = await admin.client.query<{ datname: string }>(
+    `SELECT d.datname FROM pg_database d
+      WHERE starts_with(d.datname, $1) AND d.datname ~ $2
+        AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)`,
+    [prefix + VERIFY_MARK, `^.{${prefix.length}}${VERIFY_MARK}[0-9a-f]{8}$`],
+  )
+  for (const { datname } of r.rows) {
+    await admin.client.query(`DROP DATABASE IF EXISTS ${quoteIdent(datname)}`).catch(() => {})
+    logger.info(`Dropped: throwaway database ${datname}, left by a verify that was stopped`)
   }
 }

@@ -63,6 +63,7 @@ export const resetCommand: Command = {
     } catch (err) {
       throw withRefusalHint(err, 'npm run migrate:reset -- --dry-run', 'npm run migrate:reset -- --force')
     }
+    printLoss(ctx.out, 'Lost:', r.loss, 'data')
     if (seed) {
       ctx.out.out('Seeding: npx prisma db seed')
       const s = await runSeed({ url: db.url, onLine: (line, stream) => (stream === 'stderr' ? ctx.out.err(`  ${line}`) : ctx.out.out(`  ${line}`)) })

@@ -63,7 +63,7 @@ export const rollbackCommand: Command = {
         ctx.out.out(`  SQL (${displayPath(step.downPath)}):`)
         for (const line of step.downSql.replace(/\s+$/, '').split('\n')) ctx.out.out(`    ${line}`.trimEnd())
       }
-      if (r.loss.items.length) printLoss(ctx.out, `Would lose (measured by running the plan in a transaction that was rolled back; counting took ${r.loss.countMs}ms):`, r.loss)
+      if (r.loss.items.length) printLoss(ctx.out, 'Would lose (measured by running the plan in a transaction that was rolled back):', r.loss)
       else ctx.out.out('Would lose: no data (nothing it drops or changes holds rows)')
       ctx.out.out(`After: ${r.remainingLatest ? `latest applied would be \`${r.remainingLatest}\`` : 'no migrations would be applied'}`)
       return 0
@@ -93,7 +93,7 @@ export const rollbackCommand: Command = {
     }
     if (r.plan.length === 0) return nothingToDo(ctx, r.remainingLatest)
     for (const s of r.rolledBack) ctx.out.out(`Rolled back: ${s.name} in ${s.durationMs}ms`)
-    printLoss(ctx.out, 'Lost:', r.loss)
+    printLoss(ctx.out, 'Lost:', r.loss, 'data')
     ctx.out.out(`Done: ${r.rolledBack.length} rolled back; ${r.remainingLatest ? `latest applied is now \`${r.remainingLatest}\`` : 'no migrations are applied'}`)
     return 0
   },
