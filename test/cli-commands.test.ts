@@ -68,7 +68,6 @@ describe('commands', () => {
       'Applying: 002_add_user_nickname', 'Applied: 002_add_user_nickname in <n>ms',
       'Applying: 003_create_posts', 'Applied: 003_create_posts in <n>ms',
       'Lost:',
-      '  table `posts`: dropped with 0 rows',
       '  table `users`: dropped with 1 row',
       '    non-null values: id 1, email 1, created_at 1',
       'Done: schema public recreated, 3 migrations applied',

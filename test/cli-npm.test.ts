@@ -53,10 +53,11 @@ describe('npm run migrate:rollback with and without --', () => {
   test('--dry-run before -- (npm_config_dry_run) is a dry run', async () => {
     const r = await runNpm('migrate:rollback', ['--dry-run'], opts())
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(r.out.slice(0, 3).map(stripTimes), [
+    assert.deepEqual(r.out.slice(0, 4).map(stripTimes), [
       'Using: --dry-run (given before `--`; npm passed it as npm_config_dry_run)',
       `Database: ${shownUrl(db.url)} (DATABASE_URL from the environment)`,
-      'Dry run: 1 migration would be rolled back; nothing is changed',
+      'Plan: undo 003_create_posts',
+      'Dry run: 1 migration would be rolled back, in one transaction; nothing is changed',
     ])
     assert.deepEqual(await applied(db.url), ['001_create_users', '002_add_user_nickname', '003_create_posts'])
   })

@@ -137,7 +137,7 @@ describe('library against PostgreSQL', () => {
       const only001 = path.join(FIXTURES, 'basic')
       await deploy({ url: fresh.url, migrationsDir: only001 })
       await rollback({ url: fresh.url, migrationsDir: only001, steps: 2 })
-      const r = await rollback({ url: db.url, migrationsDir: basic, steps: 2 })
+      const r = await rollback({ url: db.url, migrationsDir: basic, steps: 2, acceptDataLoss: true })
       assert.deepEqual(r.rolledBack.map((x) => x.name), ['003_create_posts', '002_add_user_nickname'])
       assert.equal(r.remainingLatest, '001_create_users')
       const names = await query<{ migration_name: string; rolled_back: boolean }>(db.url, `SELECT migration_name, rolled_back_at IS NOT NULL AS rolled_back FROM _prisma_migrations ORDER BY migration_name`)

@@ -144,6 +144,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
       for (const line of commandHelp(command)) out.out(line)
       return 0
     }
+    if (parsed.values['migrations-dir'] === '') throw new UsageError('`--migrations-dir` needs a folder.', 'Example: `--migrations-dir=prisma/migrations` (the default when the option is left out)')
     return await command.run(makeContext(parsed, out, env))
   } catch (err) {
     const code = renderError(out, err)

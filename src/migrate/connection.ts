@@ -90,7 +90,13 @@ export function connectionError(err: unknown, target: Target): MigrateError | un
         hint: `Create it: \`createdb -h ${target.host} -p ${target.port} ${target.database}\` (or CREATE DATABASE "${target.database}"), then run \`npm run setup\``,
         cause: err,
       })
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return new MigrateError('UNREACHABLE', `The server at ${where} dropped the connection while connecting (is it PostgreSQL?).`, { hint, cause: err })
     default:
+      if (e?.message && /Connection terminated unexpectedly/i.test(e.message)) {
+        return new MigrateError('UNREACHABLE', `The server at ${where} closed the connection while connecting (is it PostgreSQL, and does it accept this client?).`, { hint, cause: err })
+      }
       if (e?.message && /timeout expired|Connection terminated due to connection timeout/i.test(e.message)) {
         return new MigrateError('UNREACHABLE', `Timed out connecting to PostgreSQL at ${where}.`, { hint, cause: err })
       }
@@ -142,4 +148,20 @@ export async function connect(url: string, opts: { applicationName?: string; con
       await client.end().catch(() => {})
     },
   }
+}
+
+/**
+ * The grant a role lacks, from a permission error (42501) the server raised,
+ * as the command to run; undefined for other errors.
+ */
+export function grantHint(err: unknown, target: Target): string | undefined {
+  const e = err as { code?: string; message?: string }
+  if (e?.code !== '42501') return undefined
+  const user = quoteIdent(target.user || 'current_user')
+  const schema = /permission denied for schema (\S+)/.exec(e.message ?? '')?.[1]
+  if (schema) return `User \`${target.user}\` may not create objects in schema \`${schema}\` (PostgreSQL 15 no longer lets every user create in \`public\`). As its owner or a superuser: \`GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(schema)} TO ${user};\``
+  const owner = /must be owner of (?:table|relation|type|function|index|sequence) (\S+)/.exec(e.message ?? '')?.[1]
+  if (owner) return `User \`${target.user}\` does not own \`${owner}\`. As a superuser: \`ALTER TABLE ${owner} OWNER TO ${user};\` (migrations should run as the role that owns the schema)`
+  if (/permission denied to create database/.test(e.message ?? '')) return `Grant it: \`ALTER ROLE ${user} CREATEDB;\``
+  return `User \`${target.user}\` lacks a privilege this needs; run migrations as the role that owns schema \`${target.schema}\``
 }

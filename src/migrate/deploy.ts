@@ -8,7 +8,7 @@
 // stop until it is resolved, exactly as with Prisma.
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { connect, type Connection } from './connection.ts'
+import { connect, grantHint, type Connection } from './connection.ts'
 import { MigrateError } from './errors.ts'
 import { checksumOf, readMigrations, type LocalMigration } from './files.ts'
 import { ensureHistoryTable, readHistory, recordFailed, recordFinished, recordStarted } from './history.ts'
@@ -89,7 +89,10 @@ export function checkBeforeDeploy(status: HistoryStatus): void {
 /** The deploy itself; the caller holds the migration lock on `conn`. */
 export async function deployLocked(conn: Connection, local: LocalMigration[], opts: TimeoutOptions & { url: string }, logger: Logger): Promise<DeployResult> {
   const { client, target } = conn
-  await ensureHistoryTable(client, target.schema)
+  await ensureHistoryTable(client, target.schema).catch((err: unknown) => {
+    const hint = grantHint(err, target)
+    throw hint ? new MigrateError('PERMISSION', `Cannot create the migration history table: ${(err as Error).message}.`, { hint, cause: err }) : err
+  })
   const status = computeStatus(local, await readHistory(client, target.schema))
   checkBeforeDeploy(status)
   const pending = status.entries.filter((e) => (e.state === 'pending' || e.state === 'rolled_back') && e.local).map((e) => e.local!)
@@ -139,7 +142,7 @@ async function applyOne(conn: Connection, s: { m: LocalMigration; sql: string; c
     await recordFailed(client, target.schema, { name: m.name, checksum, logs, startedAt }).catch(() => {})
     throw sqlFailureError('MIGRATION_FAILED', `Migration \`${m.name}\` failed and was rolled back (the database is as before it)`, file, failure, {
       cause: err,
-      hint: `Fix ${file}, then \`npx prisma migrate resolve --rolled-back ${m.name}\` and \`npm run migrate\``,
+      hint: grantHint(err, target) ?? `Fix ${file}, then \`npx prisma migrate resolve --rolled-back ${m.name}\` and \`npm run migrate\``,
     })
   }
   return { name: m.name, durationMs: Math.round(performance.now() - t0) }

@@ -5,7 +5,7 @@
 // What it destroys is measured inside that transaction (loss.ts) before it
 // commits, and a plan that loses data commits only when the caller accepted
 // that loss.
-import { connect, type Connection } from './connection.ts'
+import { connect, grantHint, type Connection, type Target } from './connection.ts'
 import { MigrateError } from './errors.ts'
 import { INCOMPLETE_DOWN_MARKER, readMigrations, resolveMigrationName, type LocalMigration } from './files.ts'
 import { withLockRetries, type TimeoutOptions } from './guard.ts'
@@ -167,13 +167,13 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
       return { dryRun: false, plan, rolledBack: plan.map((p) => ({ name: p.name, durationMs: durations.get(p.name) ?? 0 })), remainingLatest, loss: report }
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
-      throw stepError(err, current)
+      throw stepError(err, current, target)
     }
   })
 }
 
 /** Says which step failed, and that the whole plan was undone with it. */
-function stepError(err: unknown, step: RollbackStep | undefined): unknown {
+function stepError(err: unknown, step: RollbackStep | undefined, target: Target): unknown {
   if (err instanceof MigrateError || !step) return err
   // Lock and statement time-outs are retried or explained by the guard.
   const code = (err as { code?: string }).code
@@ -185,7 +185,7 @@ function stepError(err: unknown, step: RollbackStep | undefined): unknown {
   }
   return sqlFailureError('ROLLBACK_FAILED', `Rolling back \`${step.name}\` failed`, file, describeSqlError(err, step.downSql), {
     cause: err,
-    hint: `Fix ${file}, then check the plan with \`npm run migrate:rollback -- --dry-run\``,
+    hint: grantHint(err, target) ?? `Fix ${file}, then check the plan with \`npm run migrate:rollback -- --dry-run\``,
     extra: [nothing],
   })
 }
