@@ -43,8 +43,8 @@ export const resetCommand: Command = {
     const r = await reset(libOptions(ctx, db.url))
     if (seed) {
       ctx.out.out('Seeding: npx prisma db seed')
-      const s = await runSeed({ url: db.url, onLine: (line, stream) => (stream === 'stderr' ? ctx.out.err(`  ${line}`) : ctx.out.out(`  ${line}`)) })
-      ctx.out.out(`Seeded: in ${s.durationMs}ms`)
+      // The seed prints its own time (`Seeded in …s`): one time, not two.
+      await runSeed({ url: db.url, onLine: (line, stream) => (stream === 'stderr' ? ctx.out.err(`  ${line}`) : ctx.out.out(`  ${line}`)) })
     }
     ctx.out.out(`Done: schema ${r.schema} recreated, ${r.deploy.applied.length} migration${r.deploy.applied.length === 1 ? '' : 's'} applied${seed ? ', seeded' : ''}`)
     return 0
