@@ -2,7 +2,7 @@
 // Demo data always; a realistic volume on request:
 //   tsx seeds/index.ts --subscribers=200000 --messages=1000000
 // Safe to run again: every seed upserts on a natural key, so a second run leaves the same rows.
-import { api, pool, prisma } from '../src/client.ts'
+import { quietOnClosedPipe } from '../src/cli/output.ts'
 import { seedCampaigns } from './campaigns.ts'
 import { seedGroups } from './groups.ts'
 import { seedConversation, seedDeliveredCampaign, seedLoadMessages } from './messages.ts'
@@ -20,6 +20,12 @@ export function parseSeedArgs(argv: readonly string[]): { subscribers: number; m
   }
   return out
 }
+
+// A project command, like `npm run migrate`: without DATABASE_URL it uses the
+// embedded server, which the backend's client only does when asked.
+process.env.WATIFY_DEV_EMBEDDED ||= '1'
+quietOnClosedPipe(process.stdout, process.stderr)
+const { api, pool, prisma } = await import('../src/client.ts')
 
 async function main(): Promise<void> {
   const opts = parseSeedArgs(process.argv.slice(2))

@@ -1,9 +1,11 @@
 // The database client the backend imports: `import { prisma, pool, api } from './client.ts'`.
 //
-// One pg.Pool, and one PrismaClient built on that same pool (@prisma/adapter-pg), connected
-// exactly as the CLI is: the URL comes from resolveDatabaseUrl() (DATABASE_URL, then .env,
-// then the embedded server), and Prisma's `?schema=` is honoured both in generated queries
-// (PrismaPg's `schema` option) and for raw SQL (the session's search_path).
+// One pg.Pool, and one PrismaClient built on that same pool (@prisma/adapter-pg). The URL is
+// DATABASE_URL (environment, then .env). Importing never starts a server: without a URL it
+// fails at once, unless WATIFY_DEV_EMBEDDED=1 asks for the project's embedded server outside
+// production (local development; a production process with a missing variable must not
+// quietly run on a throwaway local database). Prisma's `?schema=` is honoured both in generated
+// queries (PrismaPg's `schema` option) and for raw SQL (the session's search_path).
 // `api` is src/api bound to both: its hot paths run as prepared statements straight on the
 // pool (the fast path measured in docs/performance.md), sharing Prisma's connections.
 // Outside production the instances are cached on globalThis, so reloading modules in
@@ -14,7 +16,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 
 import { createApi, type WatifyApi } from './api/index.ts'
-import { describeUrl, resolveDatabaseUrl } from './db/config.ts'
+import { configValue, describeUrl, findConfiguredUrl, resolveDatabaseUrl } from './db/config.ts'
 import { PrismaClient } from './generated/prisma/client.ts'
 
 function searchPathOption(schema: string): string {
@@ -29,8 +31,21 @@ interface Database {
   api: WatifyApi
 }
 
+async function databaseUrl(): Promise<string> {
+  const configured = findConfiguredUrl()
+  if (configured) return configured.url
+  const optIn = configValue('WATIFY_DEV_EMBEDDED')?.value === '1'
+  if (optIn && process.env.NODE_ENV !== 'production') return (await resolveDatabaseUrl()).url
+  throw new Error(
+    optIn
+      ? 'DATABASE_URL is not set, and WATIFY_DEV_EMBEDDED=1 is ignored with NODE_ENV=production: set DATABASE_URL to the production database.'
+      : 'DATABASE_URL is not set: set it (environment or .env) to the database this process must use. ' +
+          'For local development on the project\'s embedded PostgreSQL, set WATIFY_DEV_EMBEDDED=1 instead.',
+  )
+}
+
 async function createDatabase(): Promise<Database> {
-  const { url } = await resolveDatabaseUrl()
+  const url = await databaseUrl()
   const { schema } = describeUrl(url)
   const pool = new pg.Pool({ connectionString: url, ...(schema === 'public' ? {} : { options: searchPathOption(schema) }) })
   // Without a listener, an idle connection dropped by the server (restart, idle timeout)

@@ -3,7 +3,7 @@
 // stands in for the real one, whose .env is never touched.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { after, afterEach, describe, test } from 'node:test'
 import pg from 'pg'
 import { configValue, describeUrl, findConfiguredUrl, maskSecrets, maskUrl, projectRoot, resolveDatabaseUrl } from '../src/db/config.ts'
-import { embeddedSettings, stopEmbeddedServer } from '../src/db/embedded.ts'
+import { embeddedSettings, stopEmbeddedServer } from '../src/db/embedded/index.ts'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'watify-config-'))
@@ -93,19 +93,33 @@ describe('embedded settings from .env', () => {
     process.env.WATIFY_PROJECT_ROOT = root
     delete process.env.WATIFY_EMBEDDED_PORT
     delete process.env.WATIFY_EMBEDDED_DIR
-    assert.deepEqual(embeddedSettings(), { port: 26001, dataDir: path.join(root, 'var', 'pg'), user: 'postgres', database: 'watify' })
+    assert.deepEqual(embeddedSettings(), { port: 26001, portSource: '.env', dataDir: path.join(root, 'var', 'pg'), user: 'postgres', database: 'watify' })
     assert.deepEqual(configValue('WATIFY_EMBEDDED_PORT'), { value: '26001', source: '.env', envFile: path.join(root, '.env') })
     process.env.WATIFY_EMBEDDED_PORT = '26002'
     assert.equal(embeddedSettings().port, 26002)
     assert.deepEqual(configValue('WATIFY_EMBEDDED_PORT'), { value: '26002', source: 'environment' })
   })
 
-  test('defaults: port 25432, <project root>/.data/postgres', () => {
+  test('defaults: <project root>/.data/postgres, a port from 25432-32431 derived from that path, then the one remembered in it', () => {
     const root = freshProject()
     process.env.WATIFY_PROJECT_ROOT = root
     delete process.env.WATIFY_EMBEDDED_PORT
     delete process.env.WATIFY_EMBEDDED_DIR
-    assert.deepEqual(embeddedSettings(), { port: 25432, dataDir: path.join(root, '.data', 'postgres'), user: 'postgres', database: 'watify' })
+    const dataDir = path.join(root, '.data', 'postgres')
+    const first = embeddedSettings()
+    assert.deepEqual({ ...first, port: 0 }, { port: 0, portSource: 'new', dataDir, user: 'postgres', database: 'watify' })
+    assert.ok(first.port >= 25432 && first.port <= 32431, String(first.port))
+    assert.equal(embeddedSettings().port, first.port, 'the same folder gives the same port')
+    const others = new Set<number>()
+    for (let i = 0; i < 4; i++) {
+      process.env.WATIFY_PROJECT_ROOT = freshProject()
+      others.add(embeddedSettings().port)
+    }
+    assert.ok(others.size > 1 || !others.has(first.port), 'other folders give other ports')
+    process.env.WATIFY_PROJECT_ROOT = root
+    mkdirSync(dataDir, { recursive: true })
+    writeFileSync(path.join(dataDir, 'watify.port'), '27123\n')
+    assert.deepEqual(embeddedSettings(), { port: 27123, portSource: 'data dir', dataDir, user: 'postgres', database: 'watify' })
   })
 })
 
@@ -249,13 +263,13 @@ describe('describeUrl', () => {
 describe('embedded-cli', () => {
   test('without a command prints the usage and exits 2', async () => {
     const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/db/embedded-cli.ts'], { cwd: repoRoot })
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/db/embedded/cli.ts'], { cwd: repoRoot })
       let out = ''
       let err = ''
       child.stdout.on('data', (c: Buffer) => (out += c))
       child.stderr.on('data', (c: Buffer) => (err += c))
       child.on('close', (code) => resolve({ code, out, err }))
     })
-    assert.deepEqual(r, { code: 2, out: '', err: 'Usage: tsx src/db/embedded-cli.ts <ensure|stop|status>\n' })
+    assert.deepEqual(r, { code: 2, out: '', err: 'Usage: tsx src/db/embedded/cli.ts <ensure|stop|status>\n' })
   })
 })

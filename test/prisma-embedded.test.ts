@@ -22,7 +22,7 @@ const env: NodeJS.ProcessEnv = {
   WATIFY_EMBEDDED_DIR: join(scratch, 'pg'),
   WATIFY_EMBEDDED_PORT: String(port),
 }
-const embeddedCli = (cmd: string) => run(process.execPath, ['--import', 'tsx', 'src/db/embedded-cli.ts', cmd], { env })
+const embeddedCli = (cmd: string) => run(process.execPath, ['--import', 'tsx', 'src/db/embedded/cli.ts', cmd], { env })
 
 after(async () => {
   await embeddedCli('stop')

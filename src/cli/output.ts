@@ -1,6 +1,7 @@
 // Everything the CLI writes goes through here: passwords masked on every
 // line (also in errors passed on from the driver or child processes), colour
-// only on a terminal and never with NO_COLOR.
+// only on a terminal and never with NO_COLOR, and nothing but silence when
+// the reader of a pipe goes away (`npm run -s db:config | head -1`).
 import { maskSecrets } from '../db/config.ts'
 import type { Logger } from '../migrate/logger.ts'
 
@@ -26,7 +27,30 @@ export function colorWanted(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv):
   return Boolean(stream.isTTY) && !env.NO_COLOR && env.TERM !== 'dumb'
 }
 
+/**
+ * When the reader closes the pipe, further writes fail with EPIPE; without a
+ * listener that is an uncaught exception and a stack trace. Stop writing
+ * instead and let the command finish its work (a migration half-way must
+ * still commit or roll back), so it ends with its own exit code.
+ */
+const guarded = new WeakSet<NodeJS.WriteStream>()
+
+export function quietOnClosedPipe(...streams: NodeJS.WriteStream[]): void {
+  for (const stream of streams) {
+    if (guarded.has(stream)) continue
+    guarded.add(stream)
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') {
+        stream.write = () => true
+        return
+      }
+      throw err
+    })
+  }
+}
+
 export function createOutput(env: NodeJS.ProcessEnv = process.env): Output {
+  quietOnClosedPipe(process.stdout, process.stderr)
   const secrets: string[] = []
   const outColor = colorWanted(process.stdout, env)
   const errColor = colorWanted(process.stderr, env)

@@ -87,7 +87,7 @@ export async function resolveDatabaseUrl(opts: { log?: (line: string) => void } 
   const configured = findConfiguredUrl()
   if (configured) return configured
   // Loaded lazily: a configured URL must not pay for (or depend on) the embedded server code.
-  const { ensureEmbeddedServer } = await import('./embedded.ts')
+  const { ensureEmbeddedServer } = await import('./embedded/index.ts')
   const server = await ensureEmbeddedServer(opts.log ? { log: opts.log } : {})
   return { url: server.url, source: 'embedded' }
 }

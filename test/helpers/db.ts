@@ -12,7 +12,7 @@ export interface TestDatabase {
 
 async function serverUrl(): Promise<string> {
   if (process.env.TEST_DATABASE_URL) return process.env.TEST_DATABASE_URL
-  const { ensureEmbeddedServer } = await import('../../src/db/embedded.ts')
+  const { ensureEmbeddedServer } = await import('../../src/db/embedded/index.ts')
   return (await ensureEmbeddedServer()).url
 }
 

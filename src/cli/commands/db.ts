@@ -36,7 +36,7 @@ export const dbConfigCommand: Command = {
   async run(ctx) {
     const configured = findConfiguredUrl()
     if (!configured) {
-      const { embeddedServerStatus, embeddedSettings } = await import('../../db/embedded.ts')
+      const { embeddedServerStatus, embeddedSettings } = await import('../../db/embedded/index.ts')
       const s = await embeddedServerStatus()
       const e = embeddedSettings()
       ctx.out.out('Source:   embedded PostgreSQL (no DATABASE_URL in the environment or .env)')
@@ -71,8 +71,9 @@ export const dbStartCommand: Command = {
   options: [],
   examples: ['npm run db:start'],
   async run(ctx) {
-    const { ensureEmbeddedServer } = await import('../../db/embedded.ts')
-    const s = await ensureEmbeddedServer({ log: (line) => ctx.out.err(line) })
+    const { ensureEmbeddedServer } = await import('../../db/embedded/index.ts')
+    // The one command that restarts a server that runs but does not answer.
+    const s = await ensureEmbeddedServer({ log: (line) => ctx.out.err(line), restartUnresponsive: true })
     ctx.out.out(`${s.startedNow ? 'Started' : 'Running'}: embedded PostgreSQL at ${maskUrl(s.url)}`)
     return 0
   },
@@ -85,10 +86,10 @@ export const dbStopCommand: Command = {
   options: [],
   examples: ['npm run db:stop'],
   async run(ctx) {
-    const { stopEmbeddedServer, embeddedSettings } = await import('../../db/embedded.ts')
+    const { stopEmbeddedServer, embeddedServerStatus } = await import('../../db/embedded/index.ts')
+    const { port } = await embeddedServerStatus()
     const { wasRunning } = await stopEmbeddedServer()
-    const e = embeddedSettings()
-    ctx.out.out(wasRunning ? `Stopped: embedded PostgreSQL (port ${e.port})` : `Stopped: embedded PostgreSQL was not running (port ${e.port})`)
+    ctx.out.out(wasRunning ? `Stopped: embedded PostgreSQL (port ${port})` : `Stopped: embedded PostgreSQL was not running (port ${port})`)
     return 0
   },
 }

@@ -66,8 +66,8 @@ export const resetCommand: Command = {
     printLoss(ctx.out, 'Lost:', r.loss, 'data')
     if (seed) {
       ctx.out.out('Seeding: npx prisma db seed')
-      const s = await runSeed({ url: db.url, onLine: (line, stream) => (stream === 'stderr' ? ctx.out.err(`  ${line}`) : ctx.out.out(`  ${line}`)) })
-      ctx.out.out(`Seeded: in ${s.durationMs}ms`)
+      // The seed prints its own time (`Seeded in …s`): one time, not two.
+      await runSeed({ url: db.url, onLine: (line, stream) => (stream === 'stderr' ? ctx.out.err(`  ${line}`) : ctx.out.out(`  ${line}`)) })
     }
     const applied = r.deploy?.applied.length ?? 0
     ctx.out.out(`Done: schema ${r.schema} recreated, ${applied} migration${applied === 1 ? '' : 's'} applied${seed ? ', seeded' : ''}`)

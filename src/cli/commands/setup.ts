@@ -16,8 +16,8 @@ export const setupCommand: Command = {
     await deploy(opts)
     if (ctx.values['skip-seed'] !== true) {
       ctx.out.out('Seeding: npx prisma db seed')
-      const s = await runSeed({ url: db.url, onLine: (line, stream) => (stream === 'stderr' ? ctx.out.err(`  ${line}`) : ctx.out.out(`  ${line}`)) })
-      ctx.out.out(`Seeded: in ${s.durationMs}ms`)
+      // The seed prints its own time (`Seeded in …s`): one time, not two.
+      await runSeed({ url: db.url, onLine: (line, stream) => (stream === 'stderr' ? ctx.out.err(`  ${line}`) : ctx.out.out(`  ${line}`)) })
     }
     const s = await status(opts)
     printStatus(ctx.out, s)

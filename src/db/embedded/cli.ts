@@ -1,13 +1,15 @@
-// Small entry point around the embedded server, for scripts and prisma.config.ts:
-//   tsx src/db/embedded-cli.ts ensure   -> prints ONLY the URL (with its password) on stdout
-//   tsx src/db/embedded-cli.ts stop     -> one line; exit 0
-//   tsx src/db/embedded-cli.ts status   -> one line; exit 0 when running, 3 when not (like pg_ctl status)
+// The embedded server on its own, without the rest of the CLI (the tests use
+// it to drive a private server; `npm run db:*` is the everyday way):
+//   tsx src/db/embedded/cli.ts ensure   -> prints ONLY the URL (with its password) on stdout
+//   tsx src/db/embedded/cli.ts stop     -> one line; exit 0
+//   tsx src/db/embedded/cli.ts status   -> one line; exit 0 when running, 3 when not (like pg_ctl status)
 // Progress lines and errors go to stderr; a failure exits 1, bad usage 2.
-import path from 'node:path'
-import { maskSecrets, projectRoot } from './config.ts'
-import { embeddedServerStatus, ensureEmbeddedServer, stopEmbeddedServer } from './embedded.ts'
+import { quietOnClosedPipe } from '../../cli/output.ts'
+import { maskSecrets } from '../config.ts'
+import { embeddedServerStatus, ensureEmbeddedServer, stopEmbeddedServer } from './ensure.ts'
+import { displayPath } from './util.ts'
 
-const USAGE = 'Usage: tsx src/db/embedded-cli.ts <ensure|stop|status>'
+const USAGE = 'Usage: tsx src/db/embedded/cli.ts <ensure|stop|status>'
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -26,8 +28,7 @@ async function main(argv: string[]): Promise<number> {
     return 0
   }
   const s = await embeddedServerStatus()
-  const rel = path.relative(projectRoot(), s.dataDir)
-  const displayData = rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : s.dataDir
+  const displayData = displayPath(s.dataDir)
   process.stdout.write(
     s.running
       ? `Embedded PostgreSQL is running on 127.0.0.1:${s.port} (pid ${s.pid}, data: ${displayData})\n`
@@ -36,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
   return s.running ? 0 : 3
 }
 
+quietOnClosedPipe(process.stdout, process.stderr)
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
