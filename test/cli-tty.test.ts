@@ -57,6 +57,23 @@ describe('terminal behaviour', { skip: !hasScript && 'util-linux `script` is not
     assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM users`), [{ n: 0 }])
   })
 
+  test('migrate:rollback that would lose data shows what and asks [y/N]; "n" changes nothing (exit 1), "y" rolls back', async () => {
+    await deploy({ url: db.url, migrationsDir: basic })
+    await query(db.url, `INSERT INTO users (email, nickname) VALUES ('tty@x', 'tt') ON CONFLICT DO NOTHING`)
+    await query(db.url, `INSERT INTO posts (user_id, title) SELECT id, 'p' FROM users`)
+    const posts = (await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM posts`))[0]!.n
+    const no = await onTty(['migrate:rollback'], env(), { prompt: 'Roll back and lose this data? [y/N]', text: 'n\n' })
+    assert.equal(no.code, 1, no.output)
+    assert.match(no.output, new RegExp(`This rollback destroys data:\n  table \`posts\`: dropped with ${posts} rows?\n`))
+    assert.match(no.output, /Cancelled: nothing was changed\n/)
+    assert.deepEqual(await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM posts`), [{ n: posts }])
+    const yes = await onTty(['migrate:rollback'], env(), { prompt: 'Roll back and lose this data? [y/N]', text: 'y\n' })
+    assert.equal(yes.code, 0, yes.output)
+    assert.match(yes.output, /Done:.* 1 rolled back; latest applied is now `002_add_user_nickname`\n/)
+    assert.deepEqual(await query(db.url, `SELECT to_regclass('posts') AS t`), [{ t: null }])
+    await deploy({ url: db.url, migrationsDir: basic })
+  })
+
   test('colour on a terminal, none with NO_COLOR', async () => {
     const coloured = await onTty(['migrate:rollback', '--dry-run'], env())
     assert.equal(coloured.code, 0, coloured.output)

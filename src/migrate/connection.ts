@@ -162,6 +162,8 @@ export function grantHint(err: unknown, target: Target): string | undefined {
   if (schema) return `User \`${target.user}\` may not create objects in schema \`${schema}\` (PostgreSQL 15 no longer lets every user create in \`public\`). As its owner or a superuser: \`GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(schema)} TO ${user};\``
   const owner = /must be owner of (?:table|relation|type|function|index|sequence) (\S+)/.exec(e.message ?? '')?.[1]
   if (owner) return `User \`${target.user}\` does not own \`${owner}\`. As a superuser: \`ALTER TABLE ${owner} OWNER TO ${user};\` (migrations should run as the role that owns the schema)`
+  const database = /permission denied for database (\S+)/.exec(e.message ?? '')?.[1]
+  if (database) return `User \`${target.user}\` may not create schemas in database \`${database}\`. As its owner or a superuser: \`GRANT CREATE ON DATABASE ${quoteIdent(database)} TO ${user};\``
   if (/permission denied to create database/.test(e.message ?? '')) return `Grant it: \`ALTER ROLE ${user} CREATEDB;\``
   return `User \`${target.user}\` lacks a privilege this needs; run migrations as the role that owns schema \`${target.schema}\``
 }

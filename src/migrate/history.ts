@@ -34,7 +34,9 @@ export async function historyTableExists(client: pg.Client, schema: string): Pro
 /** Creates the schema and Prisma's table if missing (Prisma's DDL, column for column). */
 export async function ensureHistoryTable(client: pg.Client, schema: string): Promise<void> {
   if (await historyTableExists(client, schema)) return
-  await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`)
+  // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists.
+  const exists = await client.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema])
+  if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${quoteIdent(schema)}`)
   await client.query(`CREATE TABLE IF NOT EXISTS ${table(schema)} (
     "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
     "checksum"              VARCHAR(64) NOT NULL,
