@@ -17,7 +17,7 @@ import {
   snapshotCatalog,
   status,
 } from '../src/migrate/index.ts'
-import { findTransactionControl, splitStatements, statementAtPosition } from '../src/migrate/sql.ts'
+import { findTransactionControl, isCatalogOnly, splitStatements, statementAtPosition } from '../src/migrate/sql.ts'
 
 const basic = path.join(FIXTURES, 'basic')
 
@@ -60,6 +60,13 @@ describe('sql helpers', () => {
       { line: 10, statement: 'end' },
       { line: 11, statement: "PREPARE TRANSACTION 'x'" },
     ])
+  })
+
+  test('isCatalogOnly: drops and renames are, anything that reads or writes rows or rewrites a table is not', () => {
+    assert.equal(isCatalogOnly('DROP TABLE a; ALTER TABLE "b" DROP CONSTRAINT k; ALTER TABLE c DROP COLUMN x, DROP COLUMN y; DROP TYPE t CASCADE; ALTER INDEX i RENAME TO j; COMMENT ON TABLE a IS NULL;'), true)
+    for (const sql of ['UPDATE m SET c = NULL;', 'DELETE FROM m;', 'TRUNCATE m;', "DO $$ BEGIN PERFORM 1; END $$;", 'ALTER TABLE m ALTER COLUMN c TYPE bigint;', 'ALTER TABLE m ADD COLUMN c int;', 'ALTER TABLE m ALTER COLUMN c SET NOT NULL;', 'SELECT f();', 'DROP TABLE a; INSERT INTO b VALUES (1);']) {
+      assert.equal(isCatalogOnly(sql), false, sql)
+    }
   })
 
   test('resolveMigrationName: full name, name without number, ambiguity', () => {

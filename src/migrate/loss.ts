@@ -4,14 +4,14 @@
 // catalog and on the transaction's own row counters says which tables and
 // columns it touched, and exact counts before and after say how much went.
 //
-// Inside the caller's transaction:
+// Inside the caller's transaction, for a plan of definitions only (DROP …):
 //   SAVEPOINT; run the plan; compare catalog + pg_stat_xact_user_tables;
 //   ROLLBACK TO SAVEPOINT          -> the set of touched tables/columns
 //   count those tables (exact)     -> before
 //   run the plan again             -> for real (the caller commits or not)
 //   count the touched tables left  -> after
-// Cost: the plan runs twice (DDL is cheap; DML runs twice) plus one scan of
-// each touched table before and of each surviving touched table after.
+// For a plan that moves data (UPDATE, DELETE, DO …), running it twice could
+// cost more than counting: every table is counted before, the plan runs once.
 import type pg from 'pg'
 import { MigrateError } from './errors.ts'
 import { HISTORY_TABLE } from './history.ts'
@@ -127,27 +127,47 @@ export interface MeasuredRun {
 }
 
 /**
- * Measures what `runPlan` destroys, leaving its effect in place (second run):
- * the caller is inside a transaction and decides to COMMIT or ROLLBACK.
- * `runPlan` must be repeatable within the transaction (it is run twice).
+ * Measures what `runPlan` destroys, leaving its effect in place: the caller
+ * is inside a transaction and decides to COMMIT or ROLLBACK.
+ *
+ * `catalogOnly` (the plan only drops or alters definitions, see
+ * sql.ts `isCatalogOnly`): the plan runs twice, first under a savepoint to
+ * learn which tables it touches, so only those are counted. Otherwise (it
+ * moves data: UPDATE, DELETE, DO …) every table is counted before and the
+ * plan runs once, so no data statement runs twice.
  */
-export async function runMeasured(client: pg.Client, schema: string, runPlan: () => Promise<void>): Promise<MeasuredRun> {
-  await client.query('SAVEPOINT watify_loss_probe')
+export async function runMeasured(client: pg.Client, schema: string, runPlan: () => Promise<void>, opts: { catalogOnly: boolean }): Promise<MeasuredRun> {
+  let countMs = 0
+  const countAll = async (rels: RelationInfo[]): Promise<Map<number, Counts>> => {
+    const t0 = performance.now()
+    const out = new Map<number, Counts>()
+    for (const r of rels) out.set(r.oid, await countRelation(client, r, r.columns))
+    countMs += performance.now() - t0
+    return out
+  }
   const c0 = await readCatalog(client)
-  const s0 = await readXactStats(client)
-  await runPlan()
-  const touched = compare(c0, await readCatalog(client), s0, await readXactStats(client))
-  await client.query('ROLLBACK TO SAVEPOINT watify_loss_probe')
-  await client.query('RELEASE SAVEPOINT watify_loss_probe')
-
-  const t0 = performance.now()
-  const before = new Map<number, Counts>()
-  for (const r of [...touched.dropped, ...touched.changed.map((c) => c.before)]) before.set(r.oid, await countRelation(client, r, r.columns))
-  let countMs = performance.now() - t0
-
-  const s1 = await readXactStats(client)
-  await runPlan()
-  const s2 = await readXactStats(client)
+  let touched: Touched
+  let before: Map<number, Counts>
+  let s1: XactStats
+  let s2: XactStats
+  if (opts.catalogOnly) {
+    await client.query('SAVEPOINT watify_loss_probe')
+    const s0 = await readXactStats(client)
+    await runPlan()
+    touched = compare(c0, await readCatalog(client), s0, await readXactStats(client))
+    await client.query('ROLLBACK TO SAVEPOINT watify_loss_probe')
+    await client.query('RELEASE SAVEPOINT watify_loss_probe')
+    before = await countAll([...touched.dropped, ...touched.changed.map((c) => c.before)])
+    s1 = await readXactStats(client)
+    await runPlan()
+    s2 = await readXactStats(client)
+  } else {
+    before = await countAll([...c0.values()])
+    s1 = await readXactStats(client)
+    await runPlan()
+    s2 = await readXactStats(client)
+    touched = compare(c0, await readCatalog(client), s1, s2)
+  }
 
   const t1 = performance.now()
   const items: LossItem[] = []

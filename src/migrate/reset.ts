@@ -68,7 +68,7 @@ export async function reset(opts: ResetOptions): Promise<ResetResult> {
         const loss = await withLockRetries(client, 'The reset', { ...opts, logger, openWatcher: () => connect(opts.url, { applicationName: 'wateen-migrate-watch' }) }, async () => {
           await client.query('BEGIN')
           try {
-            const { report } = await runMeasured(client, target.schema, dropAndRecreate)
+            const { report } = await runMeasured(client, target.schema, dropAndRecreate, { catalogOnly: true })
             const refused = opts.dryRun ? undefined : refusal(report, opts, 'reset')
             if (opts.dryRun || refused) {
               await client.query('ROLLBACK')

@@ -14,6 +14,7 @@ import { withMigrationLock } from './lock.ts'
 import type { Logger } from './logger.ts'
 import { displayPath, resolved, type CommonOptions } from './options.ts'
 import { refusal, runMeasured, type LossConsent, type LossReport } from './loss.ts'
+import { isCatalogOnly } from './sql.ts'
 import { assertNoTransactionControl, describeSqlError, isServerError, runScript, sqlFailureError } from './run-sql.ts'
 import { computeStatus } from './state.ts'
 
@@ -153,7 +154,7 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
     }
     await client.query('BEGIN')
     try {
-      const { report } = await runMeasured(client, target.schema, runPlan)
+      const { report } = await runMeasured(client, target.schema, runPlan, { catalogOnly: plan.every((p) => isCatalogOnly(p.downSql)) })
       if (opts.dryRun) {
         await client.query('ROLLBACK')
         return { dryRun: true, plan, rolledBack: [], remainingLatest, loss: report }

@@ -141,3 +141,20 @@ export function findTransactionControl(sql: string): TransactionControl[] {
     .filter((s) => TRANSACTION_CONTROL.test(s.text))
     .map((s) => ({ line: sql.slice(0, s.start).split('\n').length, statement: s.text.split('\n')[0]! }))
 }
+
+/**
+ * True when every statement only drops or alters definitions, with no
+ * statement that reads or writes rows or runs code (UPDATE, DELETE, INSERT,
+ * TRUNCATE, DO, CALL, SELECT, COPY, ALTER … TYPE rewrites): such a script
+ * costs milliseconds, whatever the size of the tables.
+ */
+export function isCatalogOnly(sql: string): boolean {
+  return splitStatements(sql).every((s) => {
+    const t = s.text.replace(/\s+/g, ' ')
+    if (/^(DROP|COMMENT|GRANT|REVOKE) /i.test(t)) return true
+    if (/^ALTER (INDEX|SEQUENCE|VIEW|FUNCTION|TRIGGER|TYPE) .* RENAME /i.test(t)) return true
+    // ALTER TABLE with only DROP / RENAME actions (no ADD, TYPE, SET NOT NULL: those scan or rewrite).
+    const alter = /^ALTER TABLE (?:IF EXISTS )?(?:ONLY )?\S+ (.*)$/i.exec(t)
+    return alter !== null && /^(DROP|RENAME)\b/i.test(alter[1]!) && !/\b(ADD|TYPE|SET)\b/i.test(alter[1]!)
+  })
+}
