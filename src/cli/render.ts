@@ -70,6 +70,9 @@ export function nextSteps(s: StatusReport | HistoryStatus): string[] {
   if (missing.length) out.push(`Missing: ${missing.map((e) => `\`${e.name}\``).join(', ')} applied in the database but not in the migrations folder (another branch?)`)
   const early = s.entries.filter((e) => e.outOfOrder)
   if (early.length) out.push(`Out of order: ${early.map((e) => `\`${e.name}\``).join(', ')} must be renamed to sort after the last applied migration`)
+  if ('invalidIndexes' in s && s.invalidIndexes.length) {
+    out.push(`Invalid index: ${s.invalidIndexes.map((i) => `\`${i}\``).join(', ')} left by a concurrent build that failed (it slows writes and serves no query); the migration that builds it drops and rebuilds it when it runs again`)
+  }
   if (!out.length && s.counts.pending) out.push(`Next: \`npm run migrate\` applies ${s.counts.pending} pending migration${s.counts.pending === 1 ? '' : 's'}`)
   return out
 }

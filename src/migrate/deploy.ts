@@ -10,13 +10,14 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { connect, grantHint, type Connection } from './connection.ts'
 import { MigrateError } from './errors.ts'
-import { checksumOf, readMigrations, type LocalMigration } from './files.ts'
-import { ensureHistoryTable, readHistory, recordFailed, recordFinished, recordStarted } from './history.ts'
-import { withLockRetries, type TimeoutOptions } from './guard.ts'
+import { checksumOf, readMigrations, runsOutsideTransaction, type LocalMigration } from './files.ts'
+import { ensureHistoryTable, readHistory, recordFailed, recordFinished, recordLogs, recordStarted } from './history.ts'
+import { applyTimeouts, withLockRetries, type TimeoutOptions } from './guard.ts'
 import { withMigrationLock } from './lock.ts'
 import type { Logger } from './logger.ts'
 import { displayPath, resolved, type CommonOptions } from './options.ts'
-import { assertNoTransactionControl, describeSqlError, isServerError, runInTransaction, sqlFailureError } from './run-sql.ts'
+import { assertNoTransactionControl, describeSqlError, excerpt, isServerError, runInTransaction, sqlFailureError } from './run-sql.ts'
+import { quoteIdent, splitStatements } from './sql.ts'
 import { computeStatus, type HistoryStatus } from './state.ts'
 
 export interface AppliedMigration {
@@ -106,7 +107,8 @@ export async function deployLocked(conn: Connection, local: LocalMigration[], op
   const applied: AppliedMigration[] = []
   for (const s of scripts) {
     logger.info(`Applying: ${s.m.name}`)
-    applied.push(await withLockRetries(client, `Migration \`${s.m.name}\``, { ...opts, logger, openWatcher: () => connect(opts.url, { applicationName: 'wateen-migrate-watch' }) }, () => applyOne(conn, s)))
+    const guard = { ...opts, logger, openWatcher: () => connect(opts.url, { applicationName: 'wateen-migrate-watch' }) }
+    applied.push(runsOutsideTransaction(s.sql) ? await applyOutsideTransaction(conn, s, guard) : await withLockRetries(client, `Migration \`${s.m.name}\``, guard, () => applyOne(conn, s)))
     logger.info(`Applied: ${s.m.name} in ${applied.at(-1)!.durationMs}ms`)
   }
   return { applied, alreadyApplied: status.counts.applied }
@@ -146,4 +148,69 @@ async function applyOne(conn: Connection, s: { m: LocalMigration; sql: string; c
     })
   }
   return { name: m.name, durationMs: Math.round(performance.now() - t0) }
+}
+
+const CONCURRENT_INDEX = /^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")+"|[A-Za-z_][\w$]*)/i
+
+/**
+ * A migration declared `-- watify:no-transaction`: its row is written first
+ * (so a failure or a kill part-way leaves it recorded as failed, the truth),
+ * then each statement runs on its own, committed, with the same lock and
+ * statement time-outs; a lock time-out is retried for that statement. An
+ * INVALID index left by an earlier failed `CREATE INDEX CONCURRENTLY` of the
+ * same name is dropped before the build is tried again.
+ */
+async function applyOutsideTransaction(
+  conn: Connection,
+  s: { m: LocalMigration; sql: string; checksum: string },
+  guard: TimeoutOptions & { logger: Logger },
+): Promise<AppliedMigration> {
+  const { client, target } = conn
+  const { m, sql, checksum } = s
+  const file = displayPath(m.sqlPath)
+  const statements = splitStatements(sql)
+  const t0 = performance.now()
+  await applyTimeouts(client, guard)
+  const id = await recordStarted(client, target.schema, { name: m.name, checksum })
+  for (const [i, st] of statements.entries()) {
+    const index = CONCURRENT_INDEX.exec(st.text)?.[1]
+    const attempts = guard.lockAttempts ?? 3
+    for (let n = 1; ; n++) {
+      try {
+        if (index) await dropInvalidIndex(client, target.schema, index, guard.logger)
+        await client.query(st.text)
+        break
+      } catch (err) {
+        if ((err as { code?: string }).code === '55P03' && n < attempts) {
+          guard.logger.info(`Waiting: statement ${i + 1} of \`${m.name}\` did not get its lock in time (attempt ${n} of ${attempts}); retrying`)
+          await new Promise((r) => setTimeout(r, 500 * n))
+          continue
+        }
+        const line = sql.slice(0, st.start).split('\n').length
+        const applied = i === 0 ? 'None of its statements was applied.' : `Statements 1 to ${i} of ${statements.length} were applied and stay: it runs outside a transaction.`
+        const message = `${(err as Error).message}${(err as { detail?: string }).detail ? ` (${(err as { detail?: string }).detail})` : ''}`
+        await recordLogs(client, target.schema, id, [`Migration \`${m.name}\` (outside a transaction) failed at statement ${i + 1} of ${statements.length}: ${message}`, `Statement (line ${line}):`, st.text, applied].join('\n')).catch(() => {})
+        throw new MigrateError('MIGRATION_FAILED', `Migration \`${m.name}\` failed at statement ${i + 1} of ${statements.length}: ${message}`, {
+          cause: err,
+          details: [`Failing statement (${file}, line ${line}):`, ...excerpt(st.text), applied, 'It is recorded as failed.'],
+          hint: `Make ${file} safe to run again from the top (IF NOT EXISTS; an invalid index is rebuilt by the next run), then \`npx prisma migrate resolve --rolled-back ${m.name}\` and \`npm run migrate\``,
+        })
+      }
+    }
+  }
+  await recordFinished(client, target.schema, id)
+  return { name: m.name, durationMs: Math.round(performance.now() - t0) }
+}
+
+/** Drops `name` when it is an INVALID index (what a failed or cancelled concurrent build leaves). */
+async function dropInvalidIndex(client: Connection['client'], schema: string, name: string, logger: Logger): Promise<void> {
+  const bare = name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name.toLowerCase()
+  const r = await client.query(
+    `SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = $2 AND NOT i.indisvalid`,
+    [schema, bare],
+  )
+  if (!r.rowCount) return
+  await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteIdent(schema)}.${quoteIdent(bare)}`)
+  logger.info(`Dropped: invalid index ${bare}, left by a concurrent build that failed; building it again`)
 }

@@ -94,6 +94,11 @@ export async function recordFailed(client: pg.Client, schema: string, m: { name:
   )
 }
 
+/** Sets the logs of a failed row (outside-a-transaction migrations). */
+export async function recordLogs(client: pg.Client, schema: string, id: string, logs: string): Promise<void> {
+  await client.query(`UPDATE ${table(schema)} SET logs = $2 WHERE id = $1`, [id, logs])
+}
+
 /**
  * Marks an applied row rolled back, as `prisma migrate resolve --rolled-back`
  * does: the row stays, so status can say when, and Prisma's own status agrees

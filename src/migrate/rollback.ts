@@ -7,14 +7,14 @@
 // that loss.
 import { connect, grantHint, type Connection, type Target } from './connection.ts'
 import { MigrateError } from './errors.ts'
-import { INCOMPLETE_DOWN_MARKER, readMigrations, resolveMigrationName, type LocalMigration } from './files.ts'
-import { withLockRetries, type TimeoutOptions } from './guard.ts'
+import { INCOMPLETE_DOWN_MARKER, readMigrations, resolveMigrationName, runsOutsideTransaction, type LocalMigration } from './files.ts'
+import { applyTimeouts, withLockRetries, type TimeoutOptions } from './guard.ts'
 import { markRolledBack, readHistory, type HistoryRow } from './history.ts'
 import { withMigrationLock } from './lock.ts'
 import type { Logger } from './logger.ts'
 import { displayPath, resolved, type CommonOptions } from './options.ts'
 import { refusal, runMeasured, type LossConsent, type LossReport } from './loss.ts'
-import { isCatalogOnly } from './sql.ts'
+import { isCatalogOnly, splitStatements } from './sql.ts'
 import { assertNoTransactionControl, describeSqlError, isServerError, runScript, sqlFailureError } from './run-sql.ts'
 import { computeStatus } from './state.ts'
 
@@ -136,6 +136,17 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
   }
   const remainingLatest = applied.filter((e) => !toUndo.includes(e)).at(-1)?.name
   if (plan.length === 0) return { dryRun: Boolean(opts.dryRun), plan, rolledBack: [], remainingLatest, loss: NO_LOSS }
+  const outside = plan.find((p) => runsOutsideTransaction(p.downSql))
+  if (outside) {
+    if (plan.length > 1) {
+      const i = plan.indexOf(outside)
+      throw badArgument(
+        `\`${outside.name}\`'s down.sql runs outside a transaction, so it cannot be part of a plan that is all or nothing.`,
+        i === 0 ? `Roll it back alone first: \`npm run migrate:rollback\`` : `Roll back to just after it first: \`npm run migrate:rollback -- --to=${outside.name}\`, then it alone: \`npm run migrate:rollback\``,
+      )
+    }
+    return rollbackOutsideTransaction(conn, outside, remainingLatest, opts, logger)
+  }
 
   logger.info(`Plan: ${plan.length === 1 ? 'undo' : `undo ${plan.length} migrations in one transaction, newest first:`} ${plan.map((p) => p.name).join(', ')}`)
   const connOpts = { applicationName: 'wateen-migrate-watch' }
@@ -192,3 +203,38 @@ function stepError(err: unknown, step: RollbackStep | undefined, target: Target)
 }
 
 const NO_LOSS: LossReport = { items: [], losesData: false, countMs: 0 }
+
+/**
+ * One step whose down.sql declares `-- watify:no-transaction` (e.g. DROP
+ * INDEX CONCURRENTLY): its statements run one by one, so what they destroy
+ * cannot be measured and undone. Dropping indexes loses no data; anything
+ * else needs `--accept-data-loss`.
+ */
+async function rollbackOutsideTransaction(conn: Connection, step: RollbackStep, remainingLatest: string | undefined, opts: RollbackOptions, logger: Logger): Promise<RollbackResult> {
+  const { client, target } = conn
+  const statements = splitStatements(step.downSql)
+  const onlyIndexes = statements.every((s) => /^DROP\s+INDEX\b/i.test(s.text))
+  if (opts.dryRun) return { dryRun: true, plan: [step], rolledBack: [], remainingLatest, loss: NO_LOSS }
+  if (!onlyIndexes && !opts.acceptDataLoss) {
+    throw new MigrateError('DATA_LOSS_REFUSED', `Refusing to roll back \`${step.name}\`: its down.sql runs outside a transaction, so what it destroys cannot be measured first. Nothing was changed.`, {
+      details: ['Statements that may destroy data:', ...statements.filter((s) => !/^DROP\s+INDEX\b/i.test(s.text)).map((s) => `    ${s.text.split('\n')[0]}`)],
+    })
+  }
+  await applyTimeouts(client, opts)
+  const t0 = performance.now()
+  for (const [i, st] of statements.entries()) {
+    try {
+      await client.query(st.text)
+    } catch (err) {
+      throw new MigrateError('ROLLBACK_FAILED', `Rolling back \`${step.name}\` failed at statement ${i + 1} of ${statements.length}: ${(err as Error).message}`, {
+        cause: err,
+        details: [i === 0 ? 'Nothing was changed.' : `Statements 1 to ${i} ran and stay (outside a transaction); \`${step.name}\` is still recorded as applied.`],
+        hint: `Fix ${displayPath(step.downPath)} (IF EXISTS makes it safe to run again), then run the rollback again`,
+      })
+    }
+  }
+  await markRolledBack(client, target.schema, step.rowId)
+  const durationMs = Math.round(performance.now() - t0)
+  logger.info(`Rolled back outside a transaction: ${step.name}`)
+  return { dryRun: false, plan: [step], rolledBack: [{ name: step.name, durationMs }], remainingLatest, loss: NO_LOSS }
+}
