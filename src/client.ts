@@ -4,8 +4,9 @@
 // exactly as the CLI is: the URL comes from resolveDatabaseUrl() (DATABASE_URL, then .env,
 // then the embedded server), and Prisma's `?schema=` is honoured both in generated queries
 // (PrismaPg's `schema` option) and for raw SQL (the session's search_path).
-// `api` is src/api bound to both: its hot paths run as prepared statements straight on the
-// pool (the fast path measured in docs/performance.md), sharing Prisma's connections.
+// `api` is src/api bound to both: its hot paths run straight on the pool (the fast path
+// measured in docs/performance.md), sharing Prisma's connections, as named prepared
+// statements unless DATABASE_URL carries `pgbouncer=true` (a transaction pooler).
 // Outside production the instances are cached on globalThis, so reloading modules in
 // development (tsx watch, test re-imports) does not open a new pool each time.
 //
@@ -14,7 +15,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 
 import { createApi, type WatifyApi } from './api/index.ts'
-import { describeUrl, resolveDatabaseUrl } from './db/config.ts'
+import { describeUrl, resolveDatabaseUrl, usesNamedStatements } from './db/config.ts'
 import { PrismaClient } from './generated/prisma/client.ts'
 
 function searchPathOption(schema: string): string {
@@ -37,7 +38,7 @@ async function createDatabase(): Promise<Database> {
   // would crash the process; pg has already discarded that client, the next query opens a new one.
   pool.on('error', () => {})
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) })
-  return { prisma, pool, api: createApi({ prisma, pool }) }
+  return { prisma, pool, api: createApi({ prisma, pool, namedStatements: usesNamedStatements(url) }) }
 }
 
 const globalForDb = globalThis as typeof globalThis & { __watifyDb?: Database }

@@ -33,6 +33,7 @@ const ALIASES: Record<string, string> = { 'migrate:run': 'migrate' }
 
 const EXIT_CODES: Partial<Record<MigrateErrorCode, number>> = {
   BAD_ARGUMENT: 2,
+  POOLED_CONNECTION: 2,
   FAILED_MIGRATION_RECORDED: 3,
   HISTORY_CONFLICT: 3,
   UNREACHABLE: 4,
@@ -43,7 +44,7 @@ const EXIT_CODES: Partial<Record<MigrateErrorCode, number>> = {
 const GLOBAL_EXIT_CODES = [
   '0  success',
   '1  failure (migrate:status: migrations pending)',
-  '2  bad arguments; nothing was touched',
+  '2  bad arguments (or a pooled URL for schema changes); nothing was touched',
   '3  migration history needs attention (failed, edited, missing locally, out of order)',
   '4  database server unreachable',
   '5  authentication failed',

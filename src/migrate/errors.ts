@@ -11,6 +11,7 @@ export type MigrateErrorCode =
   | 'HISTORY_CONFLICT' // applied migrations missing locally, edited, or out of order
   | 'NO_DOWN' // a migration to undo has no usable down.sql
   | 'LOCK_TIMEOUT' // another migrate/rollback held the advisory lock too long
+  | 'POOLED_CONNECTION' // the URL goes through a connection pooler; schema changes need DIRECT_DATABASE_URL
   | 'UNREACHABLE' // ECONNREFUSED / ENOTFOUND / timeouts
   | 'AUTH_FAILED' // 28P01 / 28000
   | 'DATABASE_MISSING' // 3D000
