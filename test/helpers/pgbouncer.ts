@@ -76,7 +76,9 @@ export async function startPgBouncer(serverUrl: string, opts: { poolSize?: numbe
       '',
     ].join('\n'),
   )
-  writeFileSync(users, `"${user.replace(/"/g, '""')}" ""\n`)
+  // Trusted clients; PgBouncer logs in to the server with this password (none on a trust server).
+  const password = decodeURIComponent(server.password)
+  writeFileSync(users, `"${user.replace(/"/g, '""')}" "${password.replace(/"/g, '""')}"\n`, { mode: 0o600 })
   const asRoot = process.getuid?.() === 0
   let uid: number | undefined
   let gid: number | undefined
