@@ -7,6 +7,7 @@ import { parseArgs, UsageError } from './args.ts'
 import { makeContext, type Command } from './command.ts'
 import { createCommand } from './commands/create.ts'
 import { dbConfigCommand, dbStartCommand, dbStopCommand, dbTestCommand } from './commands/db.ts'
+import { lintCommand } from './commands/lint.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { resetCommand } from './commands/reset.ts'
 import { rollbackCommand } from './commands/rollback.ts'
@@ -23,6 +24,7 @@ const COMMANDS: Command[] = [
   resetCommand,
   createCommand,
   verifyCommand,
+  lintCommand,
   dbTestCommand,
   dbConfigCommand,
   dbStartCommand,

@@ -165,6 +165,21 @@ function splitTopLevel(text: string): string[] {
   return parts.map((p) => p.trim()).filter(Boolean)
 }
 
+/**
+ * The table a DDL statement works on: `ALTER TABLE t`, `CREATE [UNIQUE] INDEX [CONCURRENTLY] ... ON t`,
+ * `CREATE TABLE t` (created: true). Undefined for anything else.
+ */
+export function statementTable(statement: string): { table: QualifiedName; created: boolean } | undefined {
+  const text = stripComments(statement).replace(/\s+/g, ' ').trim()
+  const alter = new RegExp(String.raw`^ALTER TABLE (?:IF EXISTS )?(?:ONLY )?(${QNAME})`, 'i').exec(text)
+  if (alter) return { table: parseQName(alter[1]!), created: false }
+  const index = new RegExp(String.raw`^CREATE (?:UNIQUE )?INDEX (?:CONCURRENTLY )?(?:IF NOT EXISTS )?(?:${IDENT} )?ON (?:ONLY )?(${QNAME})`, 'i').exec(text)
+  if (index) return { table: parseQName(index[1]!), created: false }
+  const create = new RegExp(String.raw`^CREATE (?:UNLOGGED )?TABLE (?:IF NOT EXISTS )?(${QNAME})`, 'i').exec(text)
+  if (create) return { table: parseQName(create[1]!), created: true }
+  return undefined
+}
+
 export type DataDrop = { kind: 'table'; table: QualifiedName } | { kind: 'column'; table: QualifiedName; column: string }
 
 /** `DROP TABLE a, b` and `ALTER TABLE t DROP [COLUMN] c` statements of a script: what data they destroy. */
