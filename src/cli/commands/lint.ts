@@ -1,6 +1,6 @@
 import { findConfiguredUrl, maskUrl } from '../../db/config.ts'
 import { acceptIntoBaseline, DEFAULT_BIG_TABLE_ROWS, inBaseline, lintMigrations, readBaseline, type LintFinding, type LintResult } from '../../migrate/lint.ts'
-import { MigrateError } from '../../migrate/index.ts'
+import { MigrateError } from '../../migrate/errors.ts'
 import { displayPath } from '../../migrate/options.ts'
 import { MIGRATIONS_DIR_OPTION, type Command } from '../command.ts'
 import type { Output } from '../output.ts'
