@@ -2,8 +2,10 @@
 // looks for its schema engine, so it can:
 //  - point the CLI at our WebAssembly engine stand-in (no native download),
 //    unless the user chose an engine with PRISMA_SCHEMA_ENGINE_BINARY;
-//  - supply the database URL: DATABASE_URL (environment or .env), or else the
-//    project's embedded PostgreSQL, started on demand.
+//  - supply the database URL: DIRECT_DATABASE_URL, else DATABASE_URL
+//    (environment or .env), or else the project's embedded PostgreSQL, started
+//    on demand. The CLI changes the schema and takes a session-level advisory
+//    lock, so it must not go through the app's transaction pooler.
 import { fileURLToPath } from 'node:url'
 
 import { defineConfig } from 'prisma/config'
@@ -17,11 +19,11 @@ process.env.PRISMA_SCHEMA_ENGINE_BINARY ||= fileURLToPath(new URL('./bin/schema-
 const OFFLINE_COMMANDS = new Set(['generate', 'validate', 'format', 'version', '-v', '--version', 'init', 'debug'])
 const command = process.argv.slice(2).find((a) => !a.startsWith('-') || a === '-v' || a === '--version')
 const args = process.argv.slice(2)
-const offline = ((command !== undefined && OFFLINE_COMMANDS.has(command)) || args.includes('-h') || args.includes('--help')) && !findConfiguredUrl()
+const offline = ((command !== undefined && OFFLINE_COMMANDS.has(command)) || args.includes('-h') || args.includes('--help')) && !findConfiguredUrl('schema')
 
 const { url } = offline
   ? { url: 'postgresql://offline@127.0.0.1:1/not_started' }
-  : await resolveDatabaseUrl({ log: (line) => process.stderr.write(`${line}\n`) })
+  : await resolveDatabaseUrl({ log: (line) => process.stderr.write(`${line}\n`), purpose: 'schema' })
 
 export default defineConfig({
   schema: 'prisma/schema.prisma',

@@ -23,6 +23,7 @@ import { audienceStatement, importSubscribersStatement, packImportColumns } from
 import { describeUrl, maskSecrets, maskUrl, projectRoot, resolveDatabaseUrl } from '../src/db/config.ts'
 import { PrismaClient } from '../src/generated/prisma/client.ts'
 import { buildDataset, datasetSize } from './dataset.ts'
+import { median, percentile } from './stats.ts'
 import { ormAudienceSize, ormCampaignPerformance, ormFanOut, ormHistory, ormImport, ormRecordDelivery } from './orm.ts'
 
 const BENCH_DB = 'watify_bench'
@@ -97,15 +98,6 @@ interface Row {
 
 const rows: Row[] = []
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
 
 // ---------------------------------------------------------------------------
 // Latency: every path called in turn within each iteration (order rotating), so

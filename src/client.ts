@@ -7,7 +7,8 @@
 // quietly run on a throwaway local database). Prisma's `?schema=` is honoured both in generated
 // queries (PrismaPg's `schema` option) and for raw SQL (the session's search_path).
 // `api` is src/api bound to both: its hot paths run as prepared statements straight on the
-// pool (the fast path measured in docs/performance.md), sharing Prisma's connections.
+// pool (the fast path measured in docs/performance.md), sharing Prisma's connections, as named
+// prepared statements unless DATABASE_URL carries `pgbouncer=true` (a transaction pooler).
 // Outside production the instances are cached on globalThis, so reloading modules in
 // development (tsx watch, test re-imports) does not open a new pool each time.
 //
@@ -16,7 +17,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 
 import { createApi, type WatifyApi } from './api/index.ts'
-import { configValue, describeUrl, findConfiguredUrl, resolveDatabaseUrl } from './db/config.ts'
+import { configValue, describeUrl, findConfiguredUrl, resolveDatabaseUrl, usesNamedStatements } from './db/config.ts'
 import { PrismaClient } from './generated/prisma/client.ts'
 
 function searchPathOption(schema: string): string {
@@ -52,7 +53,7 @@ async function createDatabase(): Promise<Database> {
   // would crash the process; pg has already discarded that client, the next query opens a new one.
   pool.on('error', () => {})
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) })
-  return { prisma, pool, api: createApi({ prisma, pool }) }
+  return { prisma, pool, api: createApi({ prisma, pool, namedStatements: usesNamedStatements(url) }) }
 }
 
 const globalForDb = globalThis as typeof globalThis & { __watifyDb?: Database }

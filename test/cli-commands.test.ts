@@ -95,7 +95,8 @@ describe('commands', () => {
         '  migration.sql',
         '  down.sql',
         'By hand: migration.sql and down.sql are empty: write both by hand, then run `npm run migrate:verify`',
-        'Next: review both files, then `npm run migrate:verify` and `npm run migrate`',
+        'Lint: 1 migration with squawk 2.66.0; big tables: messages, subscribers; no database configured, no live row estimates',
+        'Next: review both files, then `npm run migrate:lint`, `npm run migrate:verify` and `npm run migrate`',
       ])
       assert.deepEqual(readdirSync(path.join(fx.dir, '004_backfill_emails')).sort(), ['down.sql', 'migration.sql'])
       assert.match(readFileSync(path.join(fx.dir, '004_backfill_emails', 'down.sql'), 'utf8'), /migrate:incomplete/)
@@ -119,7 +120,22 @@ describe('commands', () => {
       assert.deepEqual(readdirSync(migrations).sort(), ['001_create_notes', 'migration_lock.toml'])
       const r = await runCli(['migrate:create', '--name', 'add_tags', `--schema=${path.join(fx.dir, 'schema-with-tags.prisma')}`], { url: db.url, migrationsDir: migrations })
       assert.equal(r.code, 0, r.stderr)
-      assert.deepEqual(r.out, [`Created: ${path.relative(ROOT, migrations)}/002_add_tags`, '  migration.sql', '  down.sql', 'Next: review both files, then `npm run migrate:verify` and `npm run migrate`'])
+      // The generated migration starts with SET lock_timeout, so the lint finds only advice in it.
+      assert.deepEqual(r.out, [
+        `Created: ${path.relative(ROOT, migrations)}/002_add_tags`,
+        '  migration.sql',
+        '  down.sql',
+        'Lint: 1 migration with squawk 2.66.0; big tables: messages, subscribers; live row estimates read',
+        '002_add_tags/migration.sql:4  warning  prefer-bigint-over-int: Using 32-bit integer fields can result in hitting the max `int` limit.',
+        '    Fix: Use 64-bit integer values instead to prevent hitting this limit.',
+        '002_add_tags/migration.sql:4  warning  prefer-identity: Serial types make schema, dependency, and permission management difficult.',
+        '    Fix: Use an `IDENTITY` column instead.',
+        '002_add_tags/migration.sql:11  warning  require-statement-timeout: Missing `set statement_timeout` before potentially slow operations',
+        '    Fix: Configure a `statement_timeout` before this statement',
+        'Next: review both files, then `npm run migrate:lint`, `npm run migrate:verify` and `npm run migrate`',
+      ])
+      assert.deepEqual(r.err, [])
+      assert.match(readFileSync(path.join(migrations, '002_add_tags', 'migration.sql'), 'utf8'), /^SET lock_timeout = '5s';\n/)
       assert.match(readFileSync(path.join(migrations, '002_add_tags', 'migration.sql'), 'utf8'), /CREATE TABLE "tags"/)
       assert.match(readFileSync(path.join(migrations, '002_add_tags', 'down.sql'), 'utf8'), /DROP TABLE ("public"\.)?"tags"/)
       const v = await runCli(['migrate:verify'], { url: db.url, migrationsDir: migrations })

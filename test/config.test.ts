@@ -10,7 +10,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, afterEach, describe, test } from 'node:test'
 import pg from 'pg'
-import { configValue, describeUrl, findConfiguredUrl, maskSecrets, maskUrl, projectRoot, resolveDatabaseUrl } from '../src/db/config.ts'
+import { configValue, describeUrl, findConfiguredUrl, maskSecrets, maskUrl, projectRoot, resolveDatabaseUrl, usesNamedStatements } from '../src/db/config.ts'
 import { embeddedSettings, stopEmbeddedServer } from '../src/db/embedded/index.ts'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -84,6 +84,33 @@ describe('findConfiguredUrl', () => {
     assert.equal(findConfiguredUrl(), null)
     process.env.WATIFY_PROJECT_ROOT = freshProject('OTHER=1\n')
     assert.equal(findConfiguredUrl(), null)
+  })
+})
+
+describe('DIRECT_DATABASE_URL (schema changes) and pgbouncer=true (client)', () => {
+  test("purpose 'schema' prefers DIRECT_DATABASE_URL (environment, then .env); the app keeps DATABASE_URL", () => {
+    const root = freshProject('DIRECT_DATABASE_URL=postgresql://file:pw@db:5432/app\n')
+    process.env.WATIFY_PROJECT_ROOT = root
+    process.env.DATABASE_URL = 'postgresql://env:pw@pooler:6432/app?pgbouncer=true'
+    delete process.env.DIRECT_DATABASE_URL
+    try {
+      assert.deepEqual(findConfiguredUrl('schema'), { url: 'postgresql://file:pw@db:5432/app', source: '.env', envFile: path.join(root, '.env'), variable: 'DIRECT_DATABASE_URL' })
+      assert.deepEqual(findConfiguredUrl(), { url: 'postgresql://env:pw@pooler:6432/app?pgbouncer=true', source: 'environment' })
+      process.env.DIRECT_DATABASE_URL = 'postgresql://env:pw@db2:5432/app'
+      assert.deepEqual(findConfiguredUrl('schema'), { url: 'postgresql://env:pw@db2:5432/app', source: 'environment', variable: 'DIRECT_DATABASE_URL' })
+      process.env.WATIFY_PROJECT_ROOT = freshProject()
+      delete process.env.DIRECT_DATABASE_URL
+      assert.deepEqual(findConfiguredUrl('schema'), { url: 'postgresql://env:pw@pooler:6432/app?pgbouncer=true', source: 'environment' })
+    } finally {
+      delete process.env.DIRECT_DATABASE_URL
+    }
+  })
+
+  test('usesNamedStatements: false only with pgbouncer=true (or 1/on/yes)', () => {
+    assert.equal(usesNamedStatements('postgresql://u@h/db'), true)
+    assert.equal(usesNamedStatements('postgresql://u@h/db?pgbouncer=false'), true)
+    assert.equal(usesNamedStatements('postgresql://u@h/db?schema=x&pgbouncer=true'), false)
+    assert.equal(usesNamedStatements('postgresql://u@h/db?pgbouncer=1'), false)
   })
 })
 

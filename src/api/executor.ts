@@ -4,9 +4,13 @@
 // parameters: never string-built from input). It can go two ways:
 //  - through Prisma (`prisma.$queryRawUnsafe`): one client, works inside the
 //    app's usual setup, costs Prisma's per-call overhead (~0.3-0.5 ms here);
-//  - through the pg Pool that backs Prisma's adapter, as named prepared
-//    statements: the driver's own speed. Latency-bound paths (webhooks,
-//    dashboards, history) need this to stay within 1.2x of raw SQL.
+//  - through the pg Pool that backs Prisma's adapter: the driver's own speed.
+//    Latency-bound paths (webhooks, dashboards, history) need this to stay
+//    within 1.2x of raw SQL. Statements are named (prepared once per server
+//    connection) unless the pool goes through a transaction pooler
+//    (`pgbouncer=true` in the URL): a pooler hands each transaction another
+//    server connection, where the name is missing or already taken, so there
+//    they go unnamed (parsed each time, as Prisma's own queries are).
 // Same SQL, same typed results either way; see docs/performance.md.
 import type pg from 'pg'
 
@@ -25,7 +29,14 @@ export type PrismaQueryable = Pick<PrismaClient, '$queryRawUnsafe'>
  * What the API functions accept: the PrismaClient alone, or the PrismaClient
  * together with the pg.Pool it was built on (`new PrismaPg(pool)`): the fast path.
  */
-export type ApiDb = PrismaClient | { prisma: PrismaClient; pool: pg.Pool }
+export type ApiDb = PrismaClient | ApiPoolDb
+
+export interface ApiPoolDb {
+  prisma: PrismaClient
+  pool: pg.Pool
+  /** Named prepared statements (default true). False behind a transaction pooler such as PgBouncer: see usesNamedStatements() in src/db/config.ts. */
+  namedStatements?: boolean
+}
 
 export interface Executor {
   readonly kind: 'pool' | 'prisma'
@@ -34,36 +45,51 @@ export interface Executor {
   transaction<T>(fn: (ex: Executor) => Promise<T>, opts?: { timeoutMs?: number }): Promise<T>
 }
 
-function isPair(db: ApiDb): db is { prisma: PrismaClient; pool: pg.Pool } {
+function isPair(db: ApiDb): db is ApiPoolDb {
   return typeof db === 'object' && db !== null && 'pool' in db && 'prisma' in db
 }
 
 export function executorFor(db: ApiDb): Executor {
-  return isPair(db) ? poolExecutor(db.pool) : prismaExecutor(db)
+  return isPair(db) ? poolExecutor(db.pool, { namedStatements: db.namedStatements ?? true }) : prismaExecutor(db)
 }
 
-function poolClientExecutor(client: pg.PoolClient): Executor {
-  return {
-    kind: 'pool',
-    async rows<R>(stmt: Statement, params: readonly unknown[]) {
-      return (await client.query({ name: stmt.name, text: stmt.text, values: params as unknown[] })).rows as R[]
-    },
-    transaction: (fn) => fn(poolClientExecutor(client)), // already inside one
+// 42P05 duplicate_prepared_statement, 26000 invalid_sql_statement_name: what a
+// named statement meets on a server connection shared through a transaction pooler.
+const POOLER_STATEMENT_ERRORS = new Set(['42P05', '26000'])
+
+async function runStatement<R>(q: pg.Pool | pg.PoolClient, named: boolean, stmt: Statement, params: readonly unknown[]): Promise<R[]> {
+  try {
+    return (await q.query(named ? { name: stmt.name, text: stmt.text, values: params as unknown[] } : { text: stmt.text, values: params as unknown[] })).rows as R[]
+  } catch (err) {
+    if (named && POOLER_STATEMENT_ERRORS.has((err as { code?: string }).code ?? '')) {
+      throw new Error(
+        `${(err as Error).message}: the database URL seems to go through a transaction pooler (PgBouncer), where named prepared statements do not work. Add \`pgbouncer=true\` to DATABASE_URL (e.g. postgresql://user:password@pooler:6432/watify?pgbouncer=true)`,
+        { cause: err },
+      )
+    }
+    throw err
   }
 }
 
-export function poolExecutor(pool: pg.Pool): Executor {
+function poolClientExecutor(client: pg.PoolClient, named: boolean): Executor {
   return {
     kind: 'pool',
-    async rows<R>(stmt: Statement, params: readonly unknown[]) {
-      return (await pool.query({ name: stmt.name, text: stmt.text, values: params as unknown[] })).rows as R[]
-    },
+    rows: <R>(stmt: Statement, params: readonly unknown[]) => runStatement<R>(client, named, stmt, params),
+    transaction: (fn) => fn(poolClientExecutor(client, named)), // already inside one
+  }
+}
+
+export function poolExecutor(pool: pg.Pool, opts: { namedStatements?: boolean } = {}): Executor {
+  const named = opts.namedStatements ?? true
+  return {
+    kind: 'pool',
+    rows: <R>(stmt: Statement, params: readonly unknown[]) => runStatement<R>(pool, named, stmt, params),
     async transaction<T>(fn: (ex: Executor) => Promise<T>) {
       const client = await pool.connect()
       let broken: unknown
       try {
         await client.query('BEGIN')
-        const result = await fn(poolClientExecutor(client))
+        const result = await fn(poolClientExecutor(client, named))
         await client.query('COMMIT')
         return result
       } catch (err) {

@@ -9,7 +9,7 @@ export interface CommandContext {
   fromNpm: Parsed['fromNpm']
   out: Output
   env: NodeJS.ProcessEnv
-  /** Resolves DATABASE_URL (or starts the embedded server) once, and registers its password for masking. */
+  /** Resolves DIRECT_DATABASE_URL, else DATABASE_URL (or starts the embedded server) once, and registers its password for masking. Every command here changes or inspects the schema, so it goes around a pooler. */
   database(): Promise<ResolvedUrl>
   /** --migrations-dir, else MIGRATIONS_DIR, else undefined (library default: prisma/migrations). */
   migrationsDir: string | undefined
@@ -43,7 +43,7 @@ export function makeContext(parsed: Parsed, out: Output, env: NodeJS.ProcessEnv)
     env,
     migrationsDir: dir ? path.resolve(dir) : undefined,
     database: () =>
-      (resolved ??= resolveDatabaseUrl({ log: (line) => out.err(line) }).then((r) => {
+      (resolved ??= resolveDatabaseUrl({ log: (line) => out.err(line), purpose: 'schema' }).then((r) => {
         try {
           out.addSecret(decodeURIComponent(new URL(r.url).password))
         } catch {

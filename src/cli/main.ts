@@ -7,6 +7,7 @@ import { parseArgs, UsageError } from './args.ts'
 import { makeContext, type Command } from './command.ts'
 import { createCommand } from './commands/create.ts'
 import { dbConfigCommand, dbStartCommand, dbStopCommand, dbTestCommand } from './commands/db.ts'
+import { lintCommand } from './commands/lint.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { resetCommand } from './commands/reset.ts'
 import { rollbackCommand } from './commands/rollback.ts'
@@ -23,6 +24,7 @@ const COMMANDS: Command[] = [
   resetCommand,
   createCommand,
   verifyCommand,
+  lintCommand,
   dbTestCommand,
   dbConfigCommand,
   dbStartCommand,
@@ -34,6 +36,7 @@ const ALIASES: Record<string, string> = { 'migrate:run': 'migrate' }
 const EXIT_CODES: Partial<Record<MigrateErrorCode, number>> = {
   BAD_ARGUMENT: 2,
   MIGRATIONS_DIR: 2,
+  POOLED_CONNECTION: 2,
   FAILED_MIGRATION_RECORDED: 3,
   HISTORY_CONFLICT: 3,
   INVALID_MIGRATION: 3,
@@ -48,7 +51,7 @@ const EXIT_CODES: Partial<Record<MigrateErrorCode, number>> = {
 const GLOBAL_EXIT_CODES = [
   '0  success',
   '1  failure (migrate:status: migrations pending)',
-  '2  bad arguments or migrations folder; nothing was touched',
+  '2  bad arguments, migrations folder, or a pooled URL for schema changes; nothing was touched',
   '3  migration history needs attention (failed, edited, missing locally, out of order, own COMMIT/ROLLBACK)',
   '4  database server unreachable',
   '5  authentication failed',

@@ -9,7 +9,8 @@ export function when(d: Date | null | undefined): string {
 }
 
 export function sourceText(r: ResolvedUrl): string {
-  return r.source === 'environment' ? 'DATABASE_URL from the environment' : r.source === '.env' ? `DATABASE_URL from ${r.envFile ?? '.env'}` : 'embedded PostgreSQL, no DATABASE_URL set'
+  const name = r.variable ?? 'DATABASE_URL'
+  return r.source === 'environment' ? `${name} from the environment` : r.source === '.env' ? `${name} from ${r.envFile ?? '.env'}` : 'embedded PostgreSQL, no DATABASE_URL set'
 }
 
 export function databaseLine(r: ResolvedUrl): string {

@@ -3,6 +3,10 @@
 // Order: DATABASE_URL in the environment, then DATABASE_URL in the project's
 // `.env` (read, never loaded into process.env, so nothing leaks into child
 // processes), then the embedded PostgreSQL server (zero-install default).
+// Schema changes (our migration commands, the Prisma CLI) look for
+// DIRECT_DATABASE_URL first, the same way: in production DATABASE_URL names
+// the connection pooler the app uses, and migrations need a real session
+// (advisory lock, non-transactional statements), so they go around it.
 // Every URL shown to a person goes through maskUrl/maskSecrets first.
 import { existsSync, readFileSync } from 'node:fs'
 import { userInfo } from 'node:os'
@@ -16,7 +20,12 @@ export interface ResolvedUrl {
   url: string
   source: UrlSource
   envFile?: string
+  /** Set when the URL came from DIRECT_DATABASE_URL (absent: DATABASE_URL or embedded). */
+  variable?: 'DIRECT_DATABASE_URL'
 }
+
+/** 'app': the client (DATABASE_URL, may be pooled); 'schema': migrations and the Prisma CLI (DIRECT_DATABASE_URL first). */
+export type UrlPurpose = 'app' | 'schema'
 
 export interface ConnectionInfo {
   host: string
@@ -75,16 +84,41 @@ export function configValue(name: string): { value: string; source: 'environment
   return fromFile ? { value: fromFile, source: '.env', envFile: file } : null
 }
 
-/** DATABASE_URL from process.env, else from <project root>/.env (parsed with dotenv.parse, NOT loaded into process.env), else null. Sync, no side effects. */
-export function findConfiguredUrl(): ResolvedUrl | null {
-  const found = configValue('DATABASE_URL')
+/**
+ * DATABASE_URL from process.env, else from <project root>/.env (parsed with dotenv.parse, NOT loaded into process.env), else null.
+ * For purpose 'schema', DIRECT_DATABASE_URL (environment, then .env) comes first. Sync, no side effects.
+ */
+export function findConfiguredUrl(purpose: UrlPurpose = 'app'): ResolvedUrl | null {
+  const direct = purpose === 'schema' ? configValue('DIRECT_DATABASE_URL') : null
+  const found = direct ?? configValue('DATABASE_URL')
   if (!found) return null
-  return found.envFile ? { url: found.value, source: found.source, envFile: found.envFile } : { url: found.value, source: found.source }
+  return {
+    url: found.value,
+    source: found.source,
+    ...(found.envFile ? { envFile: found.envFile } : {}),
+    ...(direct ? { variable: 'DIRECT_DATABASE_URL' as const } : {}),
+  }
 }
 
-/** findConfiguredUrl(), else ensureEmbeddedServer() (source 'embedded'). */
-export async function resolveDatabaseUrl(opts: { log?: (line: string) => void } = {}): Promise<ResolvedUrl> {
-  const configured = findConfiguredUrl()
+/**
+ * Whether the client should use named prepared statements on this URL: not when
+ * it carries `pgbouncer=true` (Prisma's own flag for a transaction pooler such as
+ * PgBouncer < 1.21, Supavisor, hosted poolers), where a server connection is
+ * shared by many clients and statement names collide or vanish.
+ */
+export function usesNamedStatements(url: string): boolean {
+  let flag: string | null = null
+  try {
+    flag = new URL(url).searchParams.get('pgbouncer')
+  } catch {
+    return true
+  }
+  return !(flag !== null && /^(1|true|on|yes)$/i.test(flag))
+}
+
+/** findConfiguredUrl(purpose), else ensureEmbeddedServer() (source 'embedded'). */
+export async function resolveDatabaseUrl(opts: { log?: (line: string) => void; purpose?: UrlPurpose } = {}): Promise<ResolvedUrl> {
+  const configured = findConfiguredUrl(opts.purpose)
   if (configured) return configured
   // Loaded lazily: a configured URL must not pay for (or depend on) the embedded server code.
   const { ensureEmbeddedServer } = await import('./embedded/index.ts')

@@ -51,6 +51,9 @@ export function validateMigrationName(name: string): void {
   }
 }
 
+/** First statement of every generated migration.sql (see docs/migration-lint.md). */
+export const LOCK_TIMEOUT_LINE = "SET lock_timeout = '5s';"
+
 export function nextMigrationName(existing: string[], name: string): string {
   let max = 0
   let width = 3
@@ -156,6 +159,8 @@ export async function createMigration(opts: CreateOptions): Promise<CreateResult
       return { name: undefined, dir: undefined, needsHandWork: [] }
     }
     down = await diff(['--from-schema', schemaPath, '--to-migrations', migrationsDir, '--script'])
+    // Lint rule (src/migrate/lint.ts): a blocked ALTER must give up, not queue every query on the table behind it.
+    up = `${LOCK_TIMEOUT_LINE}\n${up}`
     if (/Warnings:/.test(up)) needsHandWork.push('Prisma flagged warnings in migration.sql (possible data loss or required columns without defaults): review it')
     if (/Warnings:/.test(down)) needsHandWork.push('Prisma flagged warnings in down.sql: review it')
     if (isEmptyScript(down)) needsHandWork.push('down.sql came out empty: write the SQL that undoes migration.sql by hand')

@@ -15,6 +15,7 @@ export type MigrateErrorCode =
   | 'INVALID_MIGRATION' // a migration.sql/down.sql that cannot run safely (e.g. its own COMMIT); nothing run
   | 'TRANSACTION_ESCAPED' // a script ended our transaction: the database may be partly changed
   | 'DATA_LOSS_REFUSED' // would destroy data, not confirmed; nothing changed
+  | 'POOLED_CONNECTION' // the URL goes through a connection pooler; schema changes need DIRECT_DATABASE_URL
   | 'UNREACHABLE' // ECONNREFUSED / ENOTFOUND / timeouts
   | 'AUTH_FAILED' // 28P01 / 28000
   | 'DATABASE_MISSING' // 3D000

@@ -19,3 +19,5 @@ export { createMigration, validateMigrationName, nextMigrationName, type CreateO
 export { checkConnection, type ConnectionCheck } from './check.ts'
 export { PRISMA_ADVISORY_LOCK_ID } from './lock.ts'
 export { parseTarget } from './connection.ts'
+export { NO_TRANSACTION_MARKER, runsOutsideTransaction } from './files.ts'
+export { lintMigrations, acceptIntoBaseline, ALWAYS_BIG_TABLES, DEFAULT_BIG_TABLE_ROWS, type LintResult, type LintFinding, type LintOptions, type Baseline, type BaselineEntry } from './lint.ts'

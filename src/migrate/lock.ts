@@ -1,5 +1,15 @@
 // Serializes deploys, rollbacks and resets, ours and Prisma's: the same
 // session-level advisory lock id Prisma's schema engine takes.
+//
+// A session-level lock needs a session. Through a transaction pooler
+// (PgBouncer, Supavisor, hosted poolers) each statement may run on another
+// server connection: the lock lands on a pooled connection that another client
+// then holds, and the unlock may never reach it. Measured through PgBouncer
+// 1.18 (docs/pooler.md): 5 concurrent `migrate` runs applied a migration twice
+// and left it recorded as failed. A transaction-scoped lock would serialize
+// each transaction but not the reading of the history before it, nor
+// migrations that run outside a transaction; so instead of working around the
+// pooler, these commands refuse it and name the direct URL.
 import type pg from 'pg'
 import { MigrateError } from './errors.ts'
 import type { Logger } from './logger.ts'
@@ -28,8 +38,25 @@ export async function migrationLockHolder(client: pg.Client): Promise<LockHolder
   return row ? { pid: row.pid, since: row.xact_start, state: row.state, applicationName: row.application_name } : undefined
 }
 
-/** Runs `fn` holding the lock; waits (up to timeoutMs) for another holder; always releases. */
+/**
+ * Throws POOLED_CONNECTION unless `client` talks to its own server process. A pooler
+ * answers the startup with its own cancel key (BackendKeyData), so the process id the
+ * driver was given differs from pg_backend_pid(); a direct connection (or a plain TCP
+ * proxy, port forwarding) passes the server's through unchanged.
+ */
+export async function assertDirectSession(client: pg.Client): Promise<void> {
+  const announced = (client as pg.Client & { processID?: number | null }).processID
+  const actual = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid
+  if (announced === actual) return
+  const c = client as pg.Client & { host?: string; port?: number }
+  throw new MigrateError('POOLED_CONNECTION', `\`${c.host}:${c.port}\` is a connection pooler, not PostgreSQL itself: the migration lock (session-level advisory lock \`${PRISMA_ADVISORY_LOCK_ID}\`) cannot be held through it, so nothing was changed.`, {
+    hint: 'Set DIRECT_DATABASE_URL to a direct connection to PostgreSQL for schema changes (keep DATABASE_URL on the pooler for the app), then run the command again',
+  })
+}
+
+/** Runs `fn` holding the lock; waits (up to timeoutMs) for another holder; always releases. Refuses a pooled connection first. */
 export async function withMigrationLock<T>(client: pg.Client, fn: () => Promise<T>, opts: { logger: Logger; timeoutMs?: number }): Promise<T> {
+  await assertDirectSession(client)
   const got = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock($1) AS ok`, [PRISMA_ADVISORY_LOCK_ID])
   if (!got.rows[0]!.ok) {
     const holder = await migrationLockHolder(client)

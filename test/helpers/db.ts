@@ -10,7 +10,8 @@ export interface TestDatabase {
   drop(): Promise<void>
 }
 
-async function serverUrl(): Promise<string> {
+/** TEST_DATABASE_URL, else the embedded server's URL. */
+export async function serverUrl(): Promise<string> {
   if (process.env.TEST_DATABASE_URL) return process.env.TEST_DATABASE_URL
   const { ensureEmbeddedServer } = await import('../../src/db/embedded/index.ts')
   return (await ensureEmbeddedServer()).url

@@ -1,5 +1,7 @@
 import { createMigration, MigrateError } from '../../migrate/index.ts'
+import { lintMigrations } from '../../migrate/lint.ts'
 import { MIGRATIONS_DIR_OPTION, type Command } from '../command.ts'
+import { printLint } from './lint.ts'
 
 export const createCommand: Command = {
   name: 'migrate:create',
@@ -31,7 +33,11 @@ export const createCommand: Command = {
     ctx.out.out('  migration.sql')
     ctx.out.out('  down.sql')
     for (const note of r.needsHandWork) ctx.out.out(`By hand: ${note}`)
-    ctx.out.out(`Next: review both files, then \`npm run migrate:verify\` and \`npm run migrate\``)
+    // The new migration is after the lint baseline: it must pass `migrate:lint` (CI runs it).
+    const lint = await lintMigrations({ only: [r.name], ...(ctx.migrationsDir ? { migrationsDir: ctx.migrationsDir } : {}), ...(db ? { url: db.url } : {}) })
+    printLint(ctx.out, lint)
+    if (lint.errors.length) ctx.out.out(`By hand: fix the ${lint.errors.length} lint error${lint.errors.length === 1 ? '' : 's'} above before applying it (\`npm run migrate:lint\`)`)
+    ctx.out.out(`Next: review both files, then \`npm run migrate:lint\`, \`npm run migrate:verify\` and \`npm run migrate\``)
     return 0
   },
 }

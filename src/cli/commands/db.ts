@@ -1,4 +1,4 @@
-import { describeUrl, findConfiguredUrl, maskUrl } from '../../db/config.ts'
+import { describeUrl, findConfiguredUrl, maskUrl, usesNamedStatements } from '../../db/config.ts'
 import { checkConnection } from '../../migrate/index.ts'
 import { MIGRATIONS_DIR_OPTION, libOptions, type Command } from '../command.ts'
 import { sourceText } from '../render.ts'
@@ -60,6 +60,9 @@ export const dbConfigCommand: Command = {
     ctx.out.out(`Schema:   ${i.schema}`)
     ctx.out.out(`SSL:      ${i.ssl}`)
     ctx.out.out(`Password: ${i.passwordSet ? 'set (hidden)' : 'not set'}`)
+    ctx.out.out(`Client:   ${usesNamedStatements(configured.url) ? 'named prepared statements (direct connection)' : 'unnamed statements (pgbouncer=true: transaction pooler)'}`)
+    const direct = findConfiguredUrl('schema')
+    ctx.out.out(`Migrations: ${direct?.variable ? `${maskUrl(direct.url)} (${sourceText(direct)})` : 'same URL (set DIRECT_DATABASE_URL when DATABASE_URL goes through a pooler)'}`)
     return 0
   },
 }
