@@ -40,6 +40,12 @@ export function projectRoot(): string {
   }
 }
 
+/** A path as shown to people: relative to the current folder when inside it (npm runs scripts from the project root), else absolute. */
+export function displayPath(p: string): string {
+  const rel = path.relative(process.cwd(), p)
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p
+}
+
 /** The variables in <project root>/.env ({} when there is none), parsed, never loaded into process.env. */
 function readDotenvFile(): { file: string; vars: Record<string, string> } {
   const file = path.join(projectRoot(), '.env')

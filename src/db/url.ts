@@ -4,6 +4,7 @@
 // Imported by the CLI, the library, the client and the engine stand-in alike:
 // it depends on nothing of theirs.
 import { createRequire } from 'node:module'
+import { userInfo } from 'node:os'
 
 import { parse as parseConnectionString } from 'pg-connection-string'
 
@@ -43,12 +44,27 @@ export const PRISMA_ONLY_PARAMS = ['schema', 'connection_limit', 'pool_timeout',
 const SECRET_PARAM = /^(password|sslpassword)$/i
 const MASK = '****'
 
-// pg's own defaults (PGUSER, USER, PGDATABASE, database = user, port 5432).
+// pg's own defaults (PGUSER, then USER, PGDATABASE, database = user, port 5432).
 const ConnectionParameters = createRequire(import.meta.url)('pg/lib/connection-parameters.js') as new (config: object) => {
   user: string
   database: string
   port: number
   host: string
+}
+
+/**
+ * The user when the URL names none: PGUSER, else USER, as pg reads them; where
+ * USER is unset (containers, services) pg would send none, so the OS account's
+ * name, which is what libpq uses. driverConfig sets it, so the driver agrees.
+ */
+function defaultUser(): string {
+  if (process.env.PGUSER) return process.env.PGUSER
+  if (process.env.USER) return process.env.USER
+  try {
+    return userInfo().username
+  } catch {
+    return 'postgres'
+  }
 }
 
 interface Shape {
@@ -100,7 +116,7 @@ export function parseDatabaseUrl(url: string): ParsedUrl {
   const raw = pgParse(url) as Record<string, unknown>
   const port = raw.port ? Number(raw.port) : undefined
   if (port !== undefined && !(Number.isInteger(port) && port > 0 && port <= 65535)) throw new DatabaseUrlError('The database URL has an invalid port.', 'Use a port number between 1 and 65535')
-  const params = new ConnectionParameters({ ...raw, ssl: false })
+  const params = new ConnectionParameters({ ...raw, user: raw.user || defaultUser(), ssl: false })
   const password = typeof raw.password === 'string' ? raw.password : ''
   const sslmode = typeof raw.sslmode === 'string' ? raw.sslmode : undefined
   const sslParam = raw.ssl
@@ -188,6 +204,7 @@ export function driverConfig(url: string, base: Record<string, unknown> = {}): D
   if (port) config.port = Number(port)
   if (typeof database === 'string' && database) config.database = database
   if (typeof password === 'string' && password) config.password = () => password
+  if (!config.user) config.user = defaultUser()
   return config
 }
 

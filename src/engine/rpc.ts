@@ -1,7 +1,7 @@
 // JSON-RPC methods of the native schema engine, served by the Wasm engine.
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
 
-import { statementAtPosition } from '../sql/split.ts'
+import { positionToIndex, splitStatements } from '../sql/split.ts'
 import { createEngineAdapter } from './adapter.ts'
 import { userFacingError, type UserFacingError } from './errors.ts'
 import { restorePassword, type EngineSecrets } from './secrets.ts'
@@ -143,11 +143,16 @@ export async function createRpcServer({ datamodels, datasource, secrets = new Ma
   }
 }
 
-/** The statement of `script` that contains character `position` (1-based code points, as PostgreSQL reports it), without its comment lines. */
+/** The statement of `script` that contains character `position` (1-based code points, as PostgreSQL reports it), with its `;` and without comment lines, as the native engine prints it. */
 export function statementAt(script: string, position: number): string | undefined {
   if (!position) return undefined
-  return statementAtPosition(script, position)
-    ?.text.split('\n')
+  const idx = positionToIndex(script, position)
+  const statements = splitStatements(script)
+  const hit = statements.find((s) => idx >= s.start && idx < s.end) ?? statements.find((s) => idx < s.end)
+  if (!hit) return undefined
+  return script
+    .slice(hit.start, hit.end)
+    .split('\n')
     .filter((l) => !/^\s*--/.test(l))
     .join('\n')
     .trim()
