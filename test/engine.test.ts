@@ -373,6 +373,7 @@ describe('engine stand-in robustness', () => {
       engine.send(diffRequest(3))
       const first = await engine.next((m) => m.id === 1)
       assert.match(first.error.data.message, /Method `noSuchMethod` is not supported/)
+      assert.match((await engine.next((m) => m.id === 2)).result, /^PostgreSQL /)
       const print = await engine.next((m) => m.method === 'print')
       engine.send({ jsonrpc: '2.0', id: print.id, result: {} })
       assert.equal((await engine.next((m) => m.id === 3)).result?.exitCode, 0)
@@ -447,6 +448,7 @@ describe('engine stand-in robustness', () => {
       assert.equal(code, 1)
       await Promise.race([closedAll, new Promise((_, reject) => setTimeout(() => reject(new Error(`${open.size} connection(s) left open`)), 5000))])
     } finally {
+      for (const socket of open) socket.destroy() // so a failure here cannot hang the test run
       server.close()
     }
   })
