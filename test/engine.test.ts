@@ -336,11 +336,21 @@ const applyRequest = (id: number, script: string) => ({
   },
 })
 
+/** An engine stand-in on a fresh database of its own; it must exit 0 when its stdin closes. */
+async function onFreshDatabase(prefix: string, fn: (engine: ReturnType<typeof engineSession>) => Promise<void>): Promise<void> {
+  const db = await createTestDatabase(prefix)
+  const engine = engineSession(['--datasource', JSON.stringify({ url: db.url })])
+  try {
+    await fn(engine)
+  } finally {
+    assert.equal(await engine.close(), 0)
+    await db.drop()
+  }
+}
+
 describe('engine stand-in robustness', () => {
   test('answers from the CLI are matched by id, and an error answer fails the request instead of being dropped', async () => {
-    const db = await createTestDatabase('engine_rpc')
-    const engine = engineSession(['--datasource', JSON.stringify({ url: db.url })])
-    try {
+    await onFreshDatabase('engine_rpc', async (engine) => {
       engine.send(diffRequest(1))
       const print1 = await engine.next((m) => m.method === 'print')
       assert.match(print1.params.content, /CREATE TABLE "Thing"/)
@@ -358,16 +368,11 @@ describe('engine stand-in robustness', () => {
       engine.send({ jsonrpc: '2.0', id: print2.id, result: {} })
       const ok = await engine.next((m) => m.id === 2)
       assert.deepEqual([ok.error, ok.result?.exitCode], [undefined, 0])
-    } finally {
-      assert.equal(await engine.close(), 0)
-      await db.drop()
-    }
+    })
   })
 
   test('a failing request does not stop the queue: the next request is answered', async () => {
-    const db = await createTestDatabase('engine_queue')
-    const engine = engineSession(['--datasource', JSON.stringify({ url: db.url })])
-    try {
+    await onFreshDatabase('engine_queue', async (engine) => {
       engine.send({ id: 1, jsonrpc: '2.0', method: 'noSuchMethod', params: {} })
       engine.send({ id: 2, jsonrpc: '2.0', method: 'getDatabaseVersion', params: null })
       engine.send(diffRequest(3))
@@ -377,16 +382,11 @@ describe('engine stand-in robustness', () => {
       const print = await engine.next((m) => m.method === 'print')
       engine.send({ jsonrpc: '2.0', id: print.id, result: {} })
       assert.equal((await engine.next((m) => m.id === 3)).result?.exitCode, 0)
-    } finally {
-      assert.equal(await engine.close(), 0)
-      await db.drop()
-    }
+    })
   })
 
   test('a failed migration is reported with its whole statement (dollar quotes, code points), and only in the request it failed in', async () => {
-    const db = await createTestDatabase('engine_p3018')
-    const engine = engineSession(['--datasource', JSON.stringify({ url: db.url })])
-    try {
+    await onFreshDatabase('engine_p3018', async (engine) => {
       // Emoji before the error (PostgreSQL counts code points, JavaScript UTF-16 units) and a `;` inside a DO body.
       const script = `CREATE TABLE t_ok (note text DEFAULT '😀😀😀');\nDO $$ BEGIN PERFORM 1; PERFORM 2; END $$;\nSELECT * FROM nope;\n`
       engine.send(applyRequest(1, script))
@@ -398,10 +398,7 @@ describe('engine stand-in robustness', () => {
       engine.send(applyRequest(2, script))
       const second = await engine.next((m) => m.id === 2)
       assert.equal(second.error.data.error_code, 'P3009', JSON.stringify(second.error.data))
-    } finally {
-      assert.equal(await engine.close(), 0)
-      await db.drop()
-    }
+    })
   })
 
   test('statementAt: the statement holding a code-point position, dollar-quoted bodies whole', () => {
