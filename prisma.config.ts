@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'prisma/config'
 
 import { findConfiguredUrl, resolveDatabaseUrl } from './src/db/config.ts'
+import { DatabaseUrlError } from './src/db/url.ts'
+import { hidePassword } from './src/engine/secrets.ts'
 
 process.env.PRISMA_SCHEMA_ENGINE_BINARY ||= fileURLToPath(new URL('./bin/schema-engine.mjs', import.meta.url))
 
@@ -19,11 +21,30 @@ process.env.PRISMA_SCHEMA_ENGINE_BINARY ||= fileURLToPath(new URL('./bin/schema-
 const OFFLINE_COMMANDS = new Set(['generate', 'validate', 'format', 'version', '-v', '--version', 'init', 'debug'])
 const command = process.argv.slice(2).find((a) => !a.startsWith('-') || a === '-v' || a === '--version')
 const args = process.argv.slice(2)
-const offline = ((command !== undefined && OFFLINE_COMMANDS.has(command)) || args.includes('-h') || args.includes('--help')) && !findConfiguredUrl('schema')
+const offlineCommand = (command !== undefined && OFFLINE_COMMANDS.has(command)) || args.includes('-h') || args.includes('--help')
+const offline = offlineCommand && !findConfiguredUrl('schema')
+const OFFLINE_URL = 'postgresql://offline@127.0.0.1:1/not_started'
 
-const { url } = offline
-  ? { url: 'postgresql://offline@127.0.0.1:1/not_started' }
+const { url: resolvedUrl } = offline
+  ? { url: OFFLINE_URL }
   : await resolveDatabaseUrl({ log: (line) => process.stderr.write(`${line}\n`), purpose: 'schema' })
+
+// The CLI passes the datasource to the schema engine in its argument list,
+// which `ps` shows: give it the URLs without passwords, and the engine stand-in
+// the passwords through the environment (src/engine/secrets.ts). Studio runs
+// in this process and connects itself, so it keeps the whole URL.
+const hide = (u: string): string => {
+  try {
+    return command === 'studio' ? u : hidePassword(u, process.env)
+  } catch (err) {
+    // A URL that reads more than one way: refused, never echoed (commands that never connect go on without it).
+    if (err instanceof DatabaseUrlError && offlineCommand) return OFFLINE_URL
+    if (err instanceof DatabaseUrlError) throw new Error(`Cannot use the database URL: ${err.message} ${err.hint}.`)
+    throw err
+  }
+}
+const url = hide(resolvedUrl)
+const shadowDatabaseUrl = process.env.SHADOW_DATABASE_URL ? hide(process.env.SHADOW_DATABASE_URL) : undefined
 
 export default defineConfig({
   schema: 'prisma/schema.prisma',
@@ -33,6 +54,6 @@ export default defineConfig({
   },
   datasource: {
     url,
-    ...(process.env.SHADOW_DATABASE_URL ? { shadowDatabaseUrl: process.env.SHADOW_DATABASE_URL } : {}),
+    ...(shadowDatabaseUrl ? { shadowDatabaseUrl } : {}),
   },
 })

@@ -2,6 +2,8 @@
 // Demo data always; a realistic volume on request:
 //   tsx seeds/index.ts --subscribers=200000 --messages=1000000
 // Safe to run again: every seed upserts on a natural key, so a second run leaves the same rows.
+import { parseArgs } from 'node:util'
+
 import { quietOnClosedPipe } from '../src/cli/output.ts'
 import { seedCampaigns } from './campaigns.ts'
 import { seedGroups } from './groups.ts'
@@ -12,23 +14,35 @@ import { seedUsers } from './users.ts'
 const USAGE = 'Usage: tsx seeds/index.ts [--subscribers=N] [--messages=N]'
 
 export function parseSeedArgs(argv: readonly string[]): { subscribers: number; messages: number } {
-  const out = { subscribers: 0, messages: 0 }
-  for (const arg of argv) {
-    const m = /^--(subscribers|messages)=(\d+)$/.exec(arg)
-    if (!m) throw new Error(`Unknown or malformed option \`${arg}\`. ${USAGE}`)
-    out[m[1] as 'subscribers' | 'messages'] = Number(m[2])
+  let values: Record<string, unknown>
+  try {
+    ;({ values } = parseArgs({ args: [...argv], options: { subscribers: { type: 'string' }, messages: { type: 'string' } }, strict: true, allowPositionals: false }))
+  } catch (err) {
+    throw new Error(`${(err as Error).message.split('. ')[0]}. ${USAGE}`)
   }
-  return out
+  const count = (name: 'subscribers' | 'messages'): number => {
+    const v = values[name]
+    if (v === undefined) return 0
+    if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new Error(`Unknown or malformed option \`--${name}=${String(v)}\`. ${USAGE}`)
+    return Number(v)
+  }
+  return { subscribers: count('subscribers'), messages: count('messages') }
 }
+
+type Client = typeof import('../src/client.ts')
 
 // A project command, like `npm run migrate`: without DATABASE_URL it uses the
 // embedded server, which the backend's client only does when asked.
 process.env.WATIFY_DEV_EMBEDDED ||= '1'
 quietOnClosedPipe(process.stdout, process.stderr)
-const { api, pool, prisma } = await import('../src/client.ts')
 
-async function main(): Promise<void> {
+async function main(client: (c: Client) => void): Promise<void> {
   const opts = parseSeedArgs(process.argv.slice(2))
+  // The client connects when imported: loaded once the arguments are checked,
+  // inside the error handling, so a bad URL is reported like any failure.
+  const loaded = await import('../src/client.ts')
+  client(loaded)
+  const { api, prisma } = loaded
   const log = (line: string) => process.stdout.write(`${line}\n`)
   const started = Date.now()
 
@@ -56,13 +70,15 @@ async function main(): Promise<void> {
   log(`Seeded in ${((Date.now() - started) / 1000).toFixed(1)}s`)
 }
 
+let client: Client | undefined
 try {
-  await main()
+  await main((c) => (client = c))
 } catch (err) {
-  process.stderr.write(`Seeding failed: ${err instanceof Error ? err.message : String(err)}\n`)
+  const hint = (err as { hint?: string })?.hint
+  process.stderr.write(`Seeding failed: ${err instanceof Error ? err.message : String(err)}${hint ? `\n${hint}` : ''}\n`)
   process.exitCode = 1
 } finally {
   // Prisma does not end the pool it was given; an open pool would keep the process alive.
-  await prisma.$disconnect()
-  await pool.end()
+  await client?.prisma.$disconnect()
+  await client?.pool.end()
 }

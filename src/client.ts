@@ -17,14 +17,9 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 
 import { createApi, type WatifyApi } from './api/index.ts'
-import { configValue, describeUrl, findConfiguredUrl, resolveDatabaseUrl, usesNamedStatements } from './db/config.ts'
+import { configValue, findConfiguredUrl, resolveDatabaseUrl, usesNamedStatements } from './db/config.ts'
+import { describeUrl, driverConfig, searchPathOption } from './db/url.ts'
 import { PrismaClient } from './generated/prisma/client.ts'
-
-function searchPathOption(schema: string): string {
-  // libpq-style `options`: spaces are escaped with a backslash; the name is quoted when it needs it.
-  const ident = /^[a-z_][a-z0-9_$]*$/.test(schema) ? schema : `"${schema.replace(/"/g, '""')}"`
-  return `-c search_path=${ident.replace(/\\/g, '\\\\').replace(/ /g, '\\ ')}`
-}
 
 interface Database {
   prisma: PrismaClient
@@ -48,7 +43,7 @@ async function databaseUrl(): Promise<string> {
 async function createDatabase(): Promise<Database> {
   const url = await databaseUrl()
   const { schema } = describeUrl(url)
-  const pool = new pg.Pool({ connectionString: url, ...(schema === 'public' ? {} : { options: searchPathOption(schema) }) })
+  const pool = new pg.Pool(driverConfig(url, schema === 'public' ? {} : { options: searchPathOption(schema) }) as pg.PoolConfig)
   // Without a listener, an idle connection dropped by the server (restart, idle timeout)
   // would crash the process; pg has already discarded that client, the next query opens a new one.
   pool.on('error', () => {})

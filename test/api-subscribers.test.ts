@@ -45,6 +45,13 @@ describe('importSubscribers', { concurrency: false }, () => {
     })
 
     test(`${label}: re-import merges tags and attributes, opts pending people in, never re-opts-in an opt-out`, async () => {
+      const p = label === 'pool' ? '+2015' : '+2016' // its own phones, set up here: the test runs alone too
+      const first = new Date('2026-03-01T10:00:00.123Z')
+      await importSubscribers(getDb(), [
+        { phone: `${p}00000001`, name: 'Amira', tags: ['vip', 'news'], attributes: { city: 'Cairo' }, optIn: { at: first } },
+        { phone: `${p}00000002`, tags: ['news'], optIn: { at: first, method: 'WEB_FORM' } },
+        { phone: `${p}00000003` },
+      ])
       await query(db.url, `UPDATE subscribers SET opt_status = 'opted_out', opted_out_at = now(), opt_out_method = 'whatsapp_keyword' WHERE phone = $1`, [`${p}00000002`])
       const before = await query<{ phone: string; updated_at: Date }>(db.url, 'SELECT phone, updated_at FROM subscribers WHERE phone LIKE $1 ORDER BY phone', [`${p}%`])
       const at = new Date('2026-04-01T00:00:00.000Z')

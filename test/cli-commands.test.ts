@@ -1,7 +1,7 @@
 // verify, reset, create, db:test, help: real CLI processes, exact output.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
@@ -9,9 +9,8 @@ import { copyFixture, FIXTURES, ROOT, runCli, serverAddress, shownUrl, stripTime
 import { deploy } from '../src/migrate/index.ts'
 
 const basic = path.join(FIXTURES, 'basic')
-// The schema engine stand-in (bin/schema-engine, or bin/schema-engine.mjs as prisma.config.ts names it).
-const engineBin = ['schema-engine', 'schema-engine.mjs'].map((f) => path.join(ROOT, 'bin', f)).find((f) => existsSync(f))
-const engineReady = engineBin !== undefined
+// The schema engine stand-in, as prisma.config.ts names it.
+const engineBin = path.join(ROOT, 'bin', 'schema-engine.mjs')
 
 describe('commands', () => {
   let db: TestDatabase
@@ -110,7 +109,7 @@ describe('commands', () => {
     }
   })
 
-  test('migrate:create from schema.prisma changes writes up and down that verify; unchanged schema creates nothing (needs the schema engine)', { skip: !engineReady }, async () => {
+  test('migrate:create from schema.prisma changes writes up and down that verify; unchanged schema creates nothing (on the schema engine stand-in)', async () => {
     const fx = copyFixture('create')
     try {
       const migrations = path.join(fx.dir, 'migrations')
@@ -146,13 +145,13 @@ describe('commands', () => {
     }
   })
 
-  test('`npx prisma migrate status` agrees with ours (needs the schema engine)', { skip: !engineReady }, async () => {
+  test('`npx prisma migrate status` agrees with ours (on the schema engine stand-in)', async () => {
     const fresh = await createTestDatabase('cli_prisma_agree')
     const fx = copyFixture('failing')
     try {
       const config = path.join(fx.dir, 'prisma.config.ts')
       writeFileSync(config, `import { defineConfig } from 'prisma/config'\nexport default defineConfig({ schema: ${JSON.stringify(path.join(ROOT, 'prisma', 'schema.prisma'))}, migrations: { path: ${JSON.stringify(fx.dir)} }, datasource: { url: ${JSON.stringify(fresh.url)} } })\n`)
-      const prismaStatus = () => spawnSync(path.join(ROOT, 'node_modules', '.bin', 'prisma'), ['migrate', 'status', '--config', config], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: engineBin! } })
+      const prismaStatus = () => spawnSync(path.join(ROOT, 'node_modules', '.bin', 'prisma'), ['migrate', 'status', '--config', config], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: engineBin } })
       let p = prismaStatus()
       assert.match(p.stdout, /Following migrations have not yet been applied:\s+001_create_users\s+002_create_audit/)
       await runCli(['migrate'], { url: fresh.url, migrationsDir: fx.dir }) // 001 applied, 002 fails

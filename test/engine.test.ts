@@ -1,6 +1,6 @@
 // The unmodified Prisma CLI on our Wasm engine stand-in, against real
-// PostgreSQL: every command the foundation issue lists, and each trap from
-// shared/design/offline-schema-engine.md with a test that fails without its fix.
+// PostgreSQL: every command the project relies on, and each trap the stand-in
+// works around (src/engine/adapter.ts) with a test that fails without its fix.
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -9,6 +9,9 @@ import { after, before, describe, test } from 'node:test'
 import { adminQuery, createTestDatabase, query, withDatabase, type TestDatabase } from './helpers/db.ts'
 import { ENGINE_BIN, ROOT, run, tempProject, type TempProject } from './helpers/prisma.ts'
 import { spawn } from 'node:child_process'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
+
+import { statementAt } from '../src/engine/rpc.ts'
 
 const USER = `model User {
   id    Int    @id @default(autoincrement())
@@ -267,5 +270,183 @@ describe('Prisma CLI on the Wasm engine', { concurrency: false }, () => {
     assert.equal(parsed.level, 'ERROR')
     assert.equal(parsed.target, 'schema_engine::logger')
     assert.equal(parsed.fields.error_code, 'P1003')
+  })
+})
+
+/** The engine stand-in as the Prisma CLI drives it: JSON-RPC lines on stdin/stdout. */
+function engineSession(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(ENGINE_BIN, args, { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] })
+  const messages: Array<Record<string, any>> = []
+  const waiters: Array<() => void> = []
+  let stderr = ''
+  let buf = ''
+  child.stderr.on('data', (d) => (stderr += d))
+  child.stdout.on('data', (d) => {
+    buf += d
+    let nl: number
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      messages.push(JSON.parse(buf.slice(0, nl)))
+      buf = buf.slice(nl + 1)
+      for (const w of waiters.splice(0)) w()
+    }
+  })
+  const closed = new Promise<number | null>((r) => child.on('close', r))
+  return {
+    send: (msg: object) => child.stdin.write(JSON.stringify(msg) + '\n'),
+    /** The first message (taken off the list) that `match` accepts; fails after 60 s. */
+    async next(match: (m: Record<string, any>) => boolean): Promise<Record<string, any>> {
+      const deadline = Date.now() + 60_000
+      for (;;) {
+        const i = messages.findIndex(match)
+        if (i >= 0) return messages.splice(i, 1)[0]!
+        if (Date.now() > deadline) throw new Error(`no matching message; stderr:\n${stderr}`)
+        await new Promise<void>((r) => {
+          waiters.push(r)
+          setTimeout(r, 1000)
+        })
+      }
+    },
+    stderr: () => stderr,
+    async close(): Promise<number | null> {
+      child.stdin.end()
+      return closed
+    },
+  }
+}
+
+const SCHEMA = 'datasource db {\n  provider = "postgresql"\n}\n\nmodel Thing {\n  id Int @id\n}\n'
+const diffRequest = (id: number) => ({
+  id,
+  jsonrpc: '2.0',
+  method: 'diff',
+  params: { from: { tag: 'empty' }, to: { tag: 'schemaDatamodel', files: [{ path: 'schema.prisma', content: SCHEMA }] }, script: true, exitCode: null, filters: { externalTables: [], externalEnums: [] } },
+})
+const applyRequest = (id: number, script: string) => ({
+  id,
+  jsonrpc: '2.0',
+  method: 'applyMigrations',
+  params: {
+    migrationsList: {
+      baseDir: join(ROOT, 'test/.tmp/unused'),
+      lockfile: { path: 'migration_lock.toml', content: 'provider = "postgresql"\n' },
+      migrationDirectories: [{ path: '001_broken', migrationFile: { path: 'migration.sql', content: { tag: 'ok', value: script } } }],
+      shadowDbInitScript: '',
+    },
+    filters: { externalTables: [], externalEnums: [] },
+  },
+})
+
+/** An engine stand-in on a fresh database of its own; it must exit 0 when its stdin closes. */
+async function onFreshDatabase(prefix: string, fn: (engine: ReturnType<typeof engineSession>) => Promise<void>): Promise<void> {
+  const db = await createTestDatabase(prefix)
+  const engine = engineSession(['--datasource', JSON.stringify({ url: db.url })])
+  try {
+    await fn(engine)
+  } finally {
+    assert.equal(await engine.close(), 0)
+    await db.drop()
+  }
+}
+
+describe('engine stand-in robustness', () => {
+  test('answers from the CLI are matched by id, and an error answer fails the request instead of being dropped', async () => {
+    await onFreshDatabase('engine_rpc', async (engine) => {
+      engine.send(diffRequest(1))
+      const print1 = await engine.next((m) => m.method === 'print')
+      assert.match(print1.params.content, /CREATE TABLE "Thing"/)
+      // An answer for a request the engine never made is not taken for this one.
+      engine.send({ jsonrpc: '2.0', id: Number(print1.id) + 1000, result: {} })
+      engine.send({ jsonrpc: '2.0', id: print1.id, error: { code: -32000, message: 'stdout closed' } })
+      const failed = await engine.next((m) => m.id === 1)
+      assert.equal(failed.result, undefined)
+      assert.match(failed.error.data.message, /stdout closed/)
+      assert.match(engine.stderr(), /Answer for unknown request id/)
+      // The engine carries on: the next request and its print go through.
+      engine.send(diffRequest(2))
+      const print2 = await engine.next((m) => m.method === 'print')
+      assert.notEqual(print2.id, print1.id)
+      engine.send({ jsonrpc: '2.0', id: print2.id, result: {} })
+      const ok = await engine.next((m) => m.id === 2)
+      assert.deepEqual([ok.error, ok.result?.exitCode], [undefined, 0])
+    })
+  })
+
+  test('a failing request does not stop the queue: the next request is answered', async () => {
+    await onFreshDatabase('engine_queue', async (engine) => {
+      engine.send({ id: 1, jsonrpc: '2.0', method: 'noSuchMethod', params: {} })
+      engine.send({ id: 2, jsonrpc: '2.0', method: 'getDatabaseVersion', params: null })
+      engine.send(diffRequest(3))
+      const first = await engine.next((m) => m.id === 1)
+      assert.match(first.error.data.message, /Method `noSuchMethod` is not supported/)
+      assert.match((await engine.next((m) => m.id === 2)).result, /^PostgreSQL /)
+      const print = await engine.next((m) => m.method === 'print')
+      engine.send({ jsonrpc: '2.0', id: print.id, result: {} })
+      assert.equal((await engine.next((m) => m.id === 3)).result?.exitCode, 0)
+    })
+  })
+
+  test('a failed migration is reported with its whole statement (dollar quotes, code points), and only in the request it failed in', async () => {
+    await onFreshDatabase('engine_p3018', async (engine) => {
+      // Emoji before the error (PostgreSQL counts code points, JavaScript UTF-16 units) and a `;` inside a DO body.
+      const script = `CREATE TABLE t_ok (note text DEFAULT '😀😀😀');\nDO $$ BEGIN PERFORM 1; PERFORM 2; END $$;\nSELECT * FROM nope;\n`
+      engine.send(applyRequest(1, script))
+      const first = await engine.next((m) => m.id === 1)
+      assert.equal(first.error.data.error_code, 'P3018')
+      assert.match(first.error.data.message, /Database error code: 42P01/)
+      assert.match(first.error.data.message, /Statement:\nSELECT \* FROM nope;\n/)
+      // Same history again: now it fails because 001 is recorded as failed (P3009), not because of a script.
+      engine.send(applyRequest(2, script))
+      const second = await engine.next((m) => m.id === 2)
+      assert.equal(second.error.data.error_code, 'P3009', JSON.stringify(second.error.data))
+    })
+  })
+
+  test('statementAt: the statement holding a code-point position, dollar-quoted bodies whole', () => {
+    const script = `-- lead\nSELECT '😀';\nDO $$ BEGIN PERFORM 1; PERFORM 2; END $$;\nSELECT * FROM nope;`
+    const at = (needle: string) => [...script.slice(0, script.indexOf(needle))].length + 1
+    assert.equal(statementAt(script, at('PERFORM 2')), 'DO $$ BEGIN PERFORM 1; PERFORM 2; END $$;')
+    assert.equal(statementAt(script, at('nope')), 'SELECT * FROM nope;')
+    assert.equal(statementAt(script, at("'😀'")), "SELECT '😀';")
+    assert.equal(statementAt(script, 0), undefined)
+  })
+
+  test('can-connect-to-database closes its connection when the server refuses it', async () => {
+    // A server that answers every startup with FATAL 3D000 and leaves the socket open: the client must close it.
+    const open = new Set<Socket>()
+    const server = createServer()
+    const closedAll = new Promise<void>((resolve) => {
+      server.on('connection', (socket) => {
+        open.add(socket)
+        socket.once('data', () => {
+          const fields = Buffer.from('SFATAL\0C3D000\0Mdatabase "gone" does not exist\0\0')
+          const header = Buffer.alloc(5)
+          header.write('E')
+          header.writeInt32BE(fields.length + 4, 1)
+          socket.write(Buffer.concat([header, fields]))
+        })
+        socket.on('close', () => {
+          open.delete(socket)
+          if (open.size === 0) resolve()
+        })
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const { port } = server.address() as AddressInfo
+    try {
+      const { runSubcommand } = await import('../src/engine/subcommands.ts')
+      const stderrWrite = process.stderr.write
+      process.stderr.write = () => true // the command reports on stderr, as the CLI expects
+      let code: number
+      try {
+        code = await runSubcommand('can-connect-to-database', `postgresql://u@127.0.0.1:${port}/gone`)
+      } finally {
+        process.stderr.write = stderrWrite
+      }
+      assert.equal(code, 1)
+      await Promise.race([closedAll, new Promise((_, reject) => setTimeout(() => reject(new Error(`${open.size} connection(s) left open`)), 5000))])
+    } finally {
+      for (const socket of open) socket.destroy() // so a failure here cannot hang the test run
+      server.close()
+    }
   })
 })

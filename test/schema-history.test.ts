@@ -15,7 +15,6 @@ import { applyAllMigrations, migrationFile, migrationFolders, runScript } from '
 import { STAGES, generatedHistory, projectDir } from './helpers/schema-stages.ts'
 
 const run = promisify(execFile)
-const EXPECTED = [...STAGES.map((s) => s.folder), '006_add_updated_at_triggers', '007_add_database_rules']
 
 let db: TestDatabase
 
@@ -30,8 +29,16 @@ after(async () => {
 /** Each difference as `migrate:verify` would print it: empty when the catalogs match. */
 const differences = (from: CatalogSnapshot, to: CatalogSnapshot) => diffCatalogs(from, to).map(describeDifference)
 
-test('the history is the seed order: one migration per table, then triggers, then rules', () => {
-  assert.deepEqual(migrationFolders(), EXPECTED)
+test('the history is numbered 001, 002, … without gaps, each with both files, and opens with one migration per table', () => {
+  const folders = migrationFolders()
+  assert.ok(folders.length > STAGES.length, 'later migrations follow the table stages')
+  folders.forEach((folder, i) => {
+    assert.match(folder, /^\d{3}_[a-z][a-z0-9_]*$/, `${folder}: NNN_snake_case_name`)
+    assert.equal(Number(folder.slice(0, 3)), i + 1, `${folder}: expected number ${String(i + 1).padStart(3, '0')}`)
+    for (const file of ['migration.sql', 'down.sql'] as const) assert.ok(migrationFile(folder, file).trim() !== '', `${folder}/${file} is empty`)
+  })
+  // The seed order: the tables' migrations come first, in the order their foreign keys need.
+  assert.deepEqual(folders.slice(0, STAGES.length), STAGES.map((s) => s.folder))
 })
 
 test('each migration: apply, roll back to the exact previous catalog, apply again; then all the way down', async () => {

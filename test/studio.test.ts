@@ -18,7 +18,7 @@ import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SCREENSHOT = join(ROOT, 'test/.artifacts/studio.png')
 
-// The issue's five tables. Studio lists database tables (the models' @@map
+// The five core tables. Studio lists database tables (the models' @@map
 // names), so the full expected list is read from the schema.
 const CORE_TABLES = ['users', 'whatsapp_groups', 'subscribers', 'messages', 'campaigns']
 const SUBSCRIBERS_TABLE = 'subscribers'

@@ -10,6 +10,7 @@
 // disagrees with the same option after `--` is an error, never a silent pick.
 
 import { npmConfigOrigin } from './npm-origin.ts'
+import { parseArgs as parseArgv } from 'node:util'
 
 export interface OptionSpec {
   /** Long name without dashes, e.g. `steps`. */
@@ -93,17 +94,25 @@ export function parseArgs(argv: string[], ctx: ParseContext): Parsed {
     }
   }
 
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    if (arg === '-h' || arg === '--help') {
+  // The command line itself: node's parseArgs tokenizes, the checks and messages are ours.
+  const { tokens } = parseArgv({
+    args: argv,
+    options: { ...Object.fromEntries(options.map((o) => [o.name, { type: o.type }])), help: { type: 'boolean', short: 'h' } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  })
+  for (const token of tokens) {
+    if (token.kind !== 'option') {
+      const arg = token.kind === 'positional' ? token.value : '--'
+      throw new UsageError(`Unexpected argument \`${arg}\`.`, /^\d+$/.test(arg) && byName.has('steps') ? `Write the value with \`=\`: \`npm run ${command} -- --steps=${arg}\`` : helpHint)
+    }
+    if (token.name === 'help' && !byName.has('help')) {
       help = true
       continue
     }
-    if (!arg.startsWith('--') || arg === '--') {
-      throw new UsageError(`Unexpected argument \`${arg}\`.`, /^\d+$/.test(arg) && byName.has('steps') ? `Write the value with \`=\`: \`npm run ${command} -- --steps=${arg}\`` : helpHint)
-    }
-    const eq = arg.indexOf('=')
-    const name = arg.slice(2, eq < 0 ? undefined : eq)
+    const { name, rawName } = token
+    if (!rawName.startsWith('--')) throw new UsageError(`Unexpected argument \`${rawName}\`.`, helpHint)
     const spec = byName.get(name)
     if (!spec) {
       const close = suggest(name, options)
@@ -111,18 +120,14 @@ export function parseArgs(argv: string[], ctx: ParseContext): Parsed {
     }
     let value: string | boolean
     if (spec.type === 'boolean') {
-      if (eq >= 0) {
-        const raw = arg.slice(eq + 1)
-        if (!/^(true|false)$/.test(raw)) throw new UsageError(`\`--${name}\` takes no value, got \`${raw}\`.`, `Write just \`--${name}\``)
-        value = raw === 'true'
+      if (token.value !== undefined) {
+        if (!/^(true|false)$/.test(token.value)) throw new UsageError(`\`--${name}\` takes no value, got \`${token.value}\`.`, `Write just \`--${name}\``)
+        value = token.value === 'true'
       } else value = true
-    } else if (eq >= 0) {
-      value = arg.slice(eq + 1)
     } else {
-      const next = argv[i + 1]
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`\`--${name}\` needs a value.`, `Example: \`--${name}=${spec.valueName ?? 'value'}\``)
-      value = next
-      i++
+      // parseArgs would take a following option as the value; we do not.
+      if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new UsageError(`\`--${name}\` needs a value.`, `Example: \`--${name}=${spec.valueName ?? 'value'}\``)
+      value = token.value
     }
     if (values[name] !== undefined && values[name] !== value) throw new UsageError(`\`--${name}\` was given twice with different values.`, 'Give it once')
     values[name] = value

@@ -1,6 +1,7 @@
 // The shape every command module exports; main.ts only registers these.
 import path from 'node:path'
 import { resolveDatabaseUrl, type ResolvedUrl } from '../db/config.ts'
+import { parseDatabaseUrl } from '../db/url.ts'
 import type { OptionSpec, Parsed, Values } from './args.ts'
 import type { Output } from './output.ts'
 
@@ -44,11 +45,8 @@ export function makeContext(parsed: Parsed, out: Output, env: NodeJS.ProcessEnv)
     migrationsDir: dir ? path.resolve(dir) : undefined,
     database: () =>
       (resolved ??= resolveDatabaseUrl({ log: (line) => out.err(line), purpose: 'schema' }).then((r) => {
-        try {
-          out.addSecret(decodeURIComponent(new URL(r.url).password))
-        } catch {
-          // unparseable URL: maskSecrets still masks its userinfo
-        }
+        // Refuses (DatabaseUrlError, exit 2) a URL that reads more than one way, before anything shows it.
+        out.addSecret(parseDatabaseUrl(r.url).password)
         return r
       })),
   }

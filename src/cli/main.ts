@@ -1,7 +1,7 @@
 // The single CLI entry point, run as `node bin/watify.mjs <command> [options]` (npm scripts).
 // It parses arguments, runs one library call, renders the result and sets
 // the exit code. All behaviour lives in src/migrate (library) and src/db.
-import { maskSecrets } from '../db/config.ts'
+import { DatabaseUrlError, maskSecrets } from '../db/url.ts'
 import { isMigrateError, type MigrateErrorCode } from '../migrate/errors.ts'
 import { parseArgs, UsageError } from './args.ts'
 import { makeContext, type Command } from './command.ts'
@@ -107,6 +107,11 @@ function renderError(out: Output, err: unknown): number {
     out.err(`! ${err.message}`)
     if (err.hint) out.err(`Hint: ${err.hint}`)
     return 2
+  }
+  if (err instanceof DatabaseUrlError) {
+    out.err(`Error: Cannot use DATABASE_URL: ${err.message}`)
+    out.err(`Hint: ${err.hint}`)
+    return EXIT_CODES.BAD_ARGUMENT ?? 2
   }
   if (isMigrateError(err)) {
     out.err(`Error: ${err.message}`)

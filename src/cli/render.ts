@@ -1,4 +1,5 @@
-// Rendering library results as the short parallel lines of conventions.md.
+// Rendering library results as short parallel lines: one fact per line, the
+// same words for the same thing, so people and scripts can read them alike.
 import { maskUrl, type ResolvedUrl } from '../db/config.ts'
 import type { StatusEntry, StatusReport } from '../migrate/index.ts'
 import type { HistoryStatus } from '../migrate/state.ts'

@@ -1,5 +1,5 @@
 // The driver adapter the Wasm schema engine runs on: @prisma/adapter-pg, with
-// the three fixes the engine needs (see ../../../shared/design/offline-schema-engine.md):
+// the three fixes the engine needs:
 //  1. catalog columns of type "char" (oid 18) and name[] (oid 1003), which
 //     adapter-pg cannot map, are presented as characters and text[];
 //  2. scripts run as ONE simple query, so plpgsql bodies are not split on `;`;
@@ -11,6 +11,9 @@ import { randomUUID } from 'node:crypto'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { ColumnTypeEnum, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory, type SqlResultSet } from '@prisma/driver-adapter-utils'
 import pg from 'pg'
+
+import { describeUrl, driverConfig, searchPathOption, withDatabase } from '../db/url.ts'
+import { quoteIdent } from '../sql/split.ts'
 
 const OID_REMAP = new Map<number, number>([
   [18, 25], // "char" -> text
@@ -71,47 +74,37 @@ export interface ConnectionTarget {
   config: pg.PoolConfig
   /** schema the engine works in (from ?schema=, default public) */
   schema: string
-  /** the URL with its database replaced */
-  url: string
 }
 
-/** Parses a postgres URL the way Prisma reads it: `?schema=` picks the schema (via search_path). */
+/** The URL as Prisma reads it: `?schema=` picks the schema (via search_path). */
 export function connectionTarget(url: string): ConnectionTarget {
-  const u = new URL(url)
-  const schema = u.searchParams.get('schema') ?? 'public'
-  // Prisma-only parameters pg does not understand
-  for (const p of ['schema', 'connection_limit', 'pool_timeout', 'pgbouncer', 'statement_cache_size', 'socket_timeout']) u.searchParams.delete(p)
-  const config: pg.PoolConfig = {
-    connectionString: u.toString(),
-    options: `-c search_path="${schema.replace(/"/g, '""')}"`,
+  const { schema } = describeUrl(url)
+  const config = {
+    ...driverConfig(url, { options: searchPathOption(schema) }),
     Client: CatalogSafeClient,
     // one session, like the native engine: advisory lock and script share it
     max: 1,
-  }
-  return { config, schema, url }
-}
-
-export function withDatabase(url: string, database: string): string {
-  const u = new URL(url)
-  u.pathname = `/${encodeURIComponent(database)}`
-  return u.toString()
+  } as pg.PoolConfig
+  return { config, schema }
 }
 
 export function databaseName(url: string): string {
-  return decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || 'postgres'
-}
-
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`
+  return describeUrl(url).database
 }
 
 /** Runs one statement on a short-lived connection outside the engine's pool. */
-export async function adminQuery(url: string, sql: string): Promise<pg.QueryResult> {
-  const target = connectionTarget(url)
-  const client = new pg.Client({ connectionString: target.config.connectionString })
-  await client.connect()
+export function adminQuery(url: string, sql: string): Promise<pg.QueryResult> {
+  return withClient(url, (client) => client.query(sql))
+}
+
+/** Opens a client, runs `fn`, and closes the client whatever happens, a failed connect included. */
+export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(driverConfig(url) as pg.ClientConfig)
+  // A connection dropped while idle must not crash the process through an unhandled 'error' event.
+  client.on('error', () => {})
   try {
-    return await client.query(sql)
+    await client.connect()
+    return await fn(client)
   } finally {
     await client.end().catch(() => {})
   }
@@ -130,8 +123,10 @@ export interface ScriptError {
 
 export interface EngineAdapter {
   factory: SqlMigrationAwareDriverAdapterFactory
-  /** The last error a script (a migration) failed with, for P3018 reporting. */
+  /** The last error a script (a migration) failed with in this request, for P3018 reporting. */
   lastScriptError(): ScriptError | undefined
+  /** Forgets it: called at the start of each request. */
+  resetScriptError(): void
   /** Drops every shadow database this process created and has not dropped yet. */
   cleanup(): Promise<void>
 }
@@ -201,6 +196,9 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
   return {
     factory,
     lastScriptError: () => lastScriptError,
+    resetScriptError: () => {
+      lastScriptError = undefined
+    },
     async cleanup() {
       await Promise.allSettled([...liveShadows.values()].map((drop) => drop()))
     },

@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 
+import { takeEngineSecrets, withSecrets } from './secrets.ts'
 import { runSubcommand } from './subcommands.ts'
+import type { RpcReply } from './rpc.ts'
 import { panicRegistry } from './wasm.ts'
 
 // stdout carries JSON-RPC only: anything a library logs goes to stderr.
@@ -38,7 +40,11 @@ const { values, positionals } = parseArgs({
   strict: false,
 })
 
-const datasource = values.datasource ? (JSON.parse(String(values.datasource)) as { url?: string; shadowDatabaseUrl?: string }) : {}
+// prisma.config.ts hands the Prisma CLI URLs without their passwords (the CLI
+// puts the datasource in our argument list, where `ps` shows it) and passes the
+// passwords in the environment; they are put back here, in memory only.
+const secrets = takeEngineSecrets(process.env)
+const datasource = withSecrets(values.datasource ? (JSON.parse(String(values.datasource)) as { url?: string; shadowDatabaseUrl?: string }) : {}, secrets)
 
 if (values.version) {
   const { loadWasmEngine } = await import('./wasm.ts')
@@ -54,25 +60,29 @@ if (positionals[0] === 'cli') {
 const datamodels = ((values.datamodels as string[] | undefined) ?? []).map((path): [string, string] => [path, readFileSync(path, 'utf8')])
 
 const { createRpcServer } = await import('./rpc.ts')
-server = await createRpcServer({ datamodels, datasource })
+server = await createRpcServer({ datamodels, datasource, secrets })
 
-const pending: Array<(line: unknown) => void> = []
 const out = (msg: unknown) => process.stdout.write(JSON.stringify(msg) + '\n')
+// Our requests to the CLI, by id: answers may come in any order, and an error answer rejects.
+const pending = new Map<number | string, { resolve(result: unknown): void; reject(error: Error): void }>()
 let queue = Promise.resolve()
 let nextId = 1_000_000
 
 /** Sends a request to the CLI (only `print`) and waits for its answer. */
 function requestCli(method: string, params: unknown): Promise<unknown> {
-  return new Promise((resolve) => {
-    pending.push(resolve)
-    out({ jsonrpc: '2.0', id: nextId++, method, params })
+  const id = nextId++
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject })
+    out({ jsonrpc: '2.0', id, method, params })
   })
 }
+
+type Message = { id?: number | string | null; method?: string; params?: unknown; result?: unknown; error?: { code?: number; message?: string } }
 
 const rl = createInterface({ input: process.stdin, crlfDelay: Infinity })
 rl.on('line', (line) => {
   if (!line.trim()) return
-  let msg: { id?: number | string; method?: string; params?: unknown; result?: unknown }
+  let msg: Message
   try {
     msg = JSON.parse(line)
   } catch {
@@ -80,13 +90,26 @@ rl.on('line', (line) => {
     return
   }
   if (msg.method === undefined) {
-    pending.shift()?.(msg.result)
+    const waiter = msg.id === undefined || msg.id === null ? undefined : pending.get(msg.id)
+    if (!waiter) {
+      process.stderr.write(JSON.stringify({ level: 'WARN', fields: { message: `Answer for unknown request id ${JSON.stringify(msg.id)}` }, target: 'watify::engine' }) + '\n')
+      return
+    }
+    pending.delete(msg.id!)
+    if (msg.error) waiter.reject(Object.assign(new Error(msg.error.message ?? 'The CLI answered with an error'), { rpcCode: msg.error.code }))
+    else waiter.resolve(msg.result)
     return
   }
   const { id, method, params } = msg
   // one request at a time, in order, as the native engine does
   queue = queue.then(async () => {
-    const reply = await server!.handle(method, params, requestCli)
+    let reply: RpcReply
+    try {
+      reply = await server!.handle(method, params, requestCli)
+    } catch (error) {
+      // handle() turns every failure into an error reply; this is the last resort, so one bad request never takes the engine down.
+      reply = { error: { code: -32603, message: 'Internal error', data: { is_panic: false, message: String((error as Error)?.message ?? error) } } }
+    }
     out({ jsonrpc: '2.0', id, ...reply })
   })
 })

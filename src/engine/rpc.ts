@@ -1,8 +1,10 @@
 // JSON-RPC methods of the native schema engine, served by the Wasm engine.
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
 
+import { positionToIndex, splitStatements } from '../sql/split.ts'
 import { createEngineAdapter } from './adapter.ts'
 import { userFacingError, type UserFacingError } from './errors.ts'
+import { restorePassword, type EngineSecrets } from './secrets.ts'
 import { createDatabase } from './subcommands.ts'
 import { loadWasmEngine, panicRegistry, type SchemaEngineWasm } from './wasm.ts'
 
@@ -16,11 +18,10 @@ type RequestCli = (method: string, params: unknown) => Promise<unknown>
 interface Options {
   datamodels: [string, string][]
   datasource: { url?: string; shadowDatabaseUrl?: string }
+  secrets?: EngineSecrets
 }
 
-const SHADOW_CACHE_MISS = 'PostgreSQL shadow DB must be provided through an external factory'
-
-export async function createRpcServer({ datamodels, datasource }: Options) {
+export async function createRpcServer({ datamodels, datasource, secrets = new Map() }: Options) {
   const wasm = await loadWasmEngine()
   const adapter = createEngineAdapter(datasource)
   const bound = bindMigrationAwareSqlAdapterFactory(adapter.factory)
@@ -29,6 +30,7 @@ export async function createRpcServer({ datamodels, datasource }: Options) {
     process.stderr.write(line.endsWith('\n') ? line : line + '\n')
   }
   let engine: SchemaEngineWasm | undefined
+  let diagnosed = false
   async function getEngine(): Promise<SchemaEngineWasm> {
     engine ??= await wasm.SchemaEngine.new({ datamodels: datamodels.length ? datamodels : undefined }, log, bound)
     return engine
@@ -74,7 +76,8 @@ export async function createRpcServer({ datamodels, datasource }: Options) {
   async function call(method: string, params: any, requestCli: RequestCli): Promise<unknown> {
     switch (method) {
       case 'createDatabase': {
-        const url = params?.datasource?.url ?? datasource.url
+        const url = restorePassword(params?.datasource?.url, secrets) ?? datasource.url
+        if (!url) throw Object.assign(new Error('The datasource has no URL.'), { code: 'P1012' })
         return { databaseName: await createDatabase(url) }
       }
       case 'getDatabaseVersion':
@@ -91,19 +94,18 @@ export async function createRpcServer({ datamodels, datasource }: Options) {
       case 'evaluateDataLoss':
       case 'createMigration': {
         const e = await getEngine()
-        try {
-          return await (e[method] as (p: unknown) => Promise<unknown>)(params)
-        } catch (error) {
-          // The engine caches the shadow database set-up in devDiagnostic.
-          if (!String((error as Error)?.message ?? '').includes(SHADOW_CACHE_MISS)) throw error
-          log(JSON.stringify({ level: 'INFO', fields: { message: `${method}: shadow database not prepared yet; running devDiagnostic and retrying` }, target: 'watify::engine' }))
-          await e.devDiagnostic({ migrationsList: params.migrationsList, filters: params.filters })
-          return await (e[method] as (p: unknown) => Promise<unknown>)(params)
-        }
+        // The Wasm engine prepares its shadow database only inside devDiagnostic;
+        // the CLI runs that first, a caller that skips it gets it run here.
+        if (!diagnosed) await e.devDiagnostic({ migrationsList: params.migrationsList, filters: params.filters })
+        return await (e[method] as (p: unknown) => Promise<unknown>)(params)
+      }
+      case 'devDiagnostic': {
+        const result = await (await getEngine()).devDiagnostic(params)
+        diagnosed = true
+        return result ?? {}
       }
       case 'applyMigrations':
       case 'dbExecute':
-      case 'devDiagnostic':
       case 'diagnoseMigrationHistory':
       case 'ensureConnectionValidity':
       case 'markMigrationApplied':
@@ -123,6 +125,8 @@ export async function createRpcServer({ datamodels, datasource }: Options) {
 
   return {
     async handle(method: string, params: unknown, requestCli: RequestCli): Promise<RpcReply> {
+      // A script error belongs to the request it happened in.
+      adapter.resetScriptError()
       try {
         return { result: (await call(method, params, requestCli)) ?? null }
       } catch (error) {
@@ -139,14 +143,15 @@ export async function createRpcServer({ datamodels, datasource }: Options) {
   }
 }
 
-/** The statement of `script` that contains character `position` (1-based, as PostgreSQL reports it). */
+/** The statement of `script` that contains character `position` (1-based code points, as PostgreSQL reports it), with its `;` and without comment lines, as the native engine prints it. */
 export function statementAt(script: string, position: number): string | undefined {
   if (!position) return undefined
-  const start = script.lastIndexOf(';', position - 2) + 1
-  let end = script.indexOf(';', position - 1)
-  if (end === -1) end = script.length
+  const idx = positionToIndex(script, position)
+  const statements = splitStatements(script)
+  const hit = statements.find((s) => idx >= s.start && idx < s.end) ?? statements.find((s) => idx < s.end)
+  if (!hit) return undefined
   return script
-    .slice(start, end + 1)
+    .slice(hit.start, hit.end)
     .split('\n')
     .filter((l) => !/^\s*--/.test(l))
     .join('\n')

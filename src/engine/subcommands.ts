@@ -1,9 +1,9 @@
 // `schema-engine cli <command>`: what the Prisma CLI runs to check for and
 // create the database before `migrate dev` / `db push`. Failures are reported
 // the way the native engine does: JSON log lines on stderr with an error_code.
-import pg from 'pg'
-
-import { adminQuery, connectionTarget, databaseName, quoteIdent, withDatabase } from './adapter.ts'
+import { withDatabase } from '../db/url.ts'
+import { quoteIdent } from '../sql/split.ts'
+import { adminQuery, databaseName, withClient } from './adapter.ts'
 import { userFacingError } from './errors.ts'
 
 export async function runSubcommand(command: string, url: string | undefined): Promise<number> {
@@ -38,9 +38,7 @@ export async function runSubcommand(command: string, url: string | undefined): P
 }
 
 async function canConnect(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: connectionTarget(url).config.connectionString })
-  await client.connect()
-  await client.end()
+  await withClient(url, async () => {})
 }
 
 export async function createDatabase(url: string): Promise<string> {

@@ -2,7 +2,10 @@
 // about reaching the server into MigrateErrors that say what to do.
 import pg from 'pg'
 import { MigrateError } from './errors.ts'
-import { quoteIdent } from './sql.ts'
+import { DatabaseUrlError, driverConfig, parseDatabaseUrl } from '../db/url.ts'
+import { quoteIdent } from '../sql/split.ts'
+
+export { withDatabase } from '../db/url.ts'
 
 export interface Target {
   /** The URL as given (with Prisma's `?schema=`). Never put it in a message unmasked. */
@@ -15,52 +18,15 @@ export interface Target {
   password: string
 }
 
-// Prisma-only parameters that node-postgres would not understand.
-const PRISMA_ONLY_PARAMS = ['schema', 'connection_limit', 'pool_timeout', 'pgbouncer', 'statement_cache_size', 'socket_timeout', 'connect_timeout']
-
+/** Parses `url` as the driver does; a URL we cannot read one way only is refused without being echoed. */
 export function parseTarget(url: string): Target {
-  let u: URL
   try {
-    u = new URL(url)
+    const p = parseDatabaseUrl(url)
+    return { url, schema: p.schema, database: p.database, host: p.host, port: p.port, user: p.user, password: p.password }
   } catch (err) {
-    // Deliberately not echoing the URL: it may hold a password.
-    throw new MigrateError('BAD_ARGUMENT', 'The database URL is not a valid URL.', {
-      hint: 'Set DATABASE_URL=postgresql://user:password@host:5432/database (percent-encode special characters in the password)',
-      cause: err,
-    })
+    if (!(err instanceof DatabaseUrlError)) throw err
+    throw new MigrateError('BAD_ARGUMENT', `Cannot use DATABASE_URL: ${err.message}`, { hint: err.hint, cause: err })
   }
-  if (u.protocol !== 'postgresql:' && u.protocol !== 'postgres:') {
-    throw new MigrateError('BAD_ARGUMENT', `Unsupported database URL scheme \`${u.protocol}\`.`, { hint: 'Use postgresql://user:password@host:5432/database' })
-  }
-  const dec = (s: string): string => {
-    try {
-      return decodeURIComponent(s)
-    } catch {
-      return s
-    }
-  }
-  return {
-    url,
-    schema: u.searchParams.get('schema') || 'public',
-    database: dec(u.pathname.replace(/^\//, '')) || dec(u.username) || 'postgres',
-    host: u.hostname || 'localhost',
-    port: Number(u.port || 5432),
-    user: dec(u.username),
-    password: dec(u.password),
-  }
-}
-
-/** The same server and credentials, another database. */
-export function withDatabase(url: string, database: string): string {
-  const u = new URL(url)
-  u.pathname = `/${encodeURIComponent(database)}`
-  return u.toString()
-}
-
-function pgConnectionString(url: string): string {
-  const u = new URL(url)
-  for (const p of PRISMA_ONLY_PARAMS) u.searchParams.delete(p)
-  return u.toString()
 }
 
 /** Maps errors raised while connecting to the codes the CLI turns into exit codes. */
@@ -117,10 +83,9 @@ export interface Connection {
 export async function connect(url: string, opts: { applicationName?: string; connectTimeoutMs?: number } = {}): Promise<Connection> {
   const target = parseTarget(url)
   const client = new pg.Client({
-    connectionString: pgConnectionString(url),
-    application_name: opts.applicationName ?? 'wateen-migrate',
+    ...driverConfig(url, { application_name: opts.applicationName ?? 'wateen-migrate' }),
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
-  })
+  } as pg.ClientConfig)
   // An 'error' event without a listener would crash the process (e.g. the server restarting).
   client.on('error', () => {})
   try {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { projectRoot } from '../db/config.ts'
 import { silentLogger, type Logger } from './logger.ts'
@@ -21,13 +22,15 @@ export function resolved(opts: CommonOptions): { migrationsDir: string; logger: 
   return { migrationsDir: path.resolve(opts.migrationsDir ?? defaultMigrationsDir()), logger: opts.logger ?? silentLogger }
 }
 
-/** Path shown to people: relative to the cwd when inside it. */
-export function displayPath(p: string): string {
-  const rel = path.relative(process.cwd(), p)
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p
-}
+export { displayPath } from '../db/config.ts'
 
 /** `npm run` puts node_modules/.bin on PATH; children we spawn (prisma, its seed command `tsx ...`) need it too. */
 export function withLocalBin(root: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, PATH: [path.join(root, 'node_modules', '.bin'), env.PATH].filter(Boolean).join(path.delimiter) }
+}
+
+/** `prisma <args>` as `npx prisma` would run it: the project's own binary when installed (skipping npx's startup), else through npx. */
+export function prismaCommand(root: string, args: readonly string[]): [string, string[]] {
+  const local = path.join(root, 'node_modules', '.bin', 'prisma')
+  return existsSync(local) ? [local, [...args]] : ['npx', ['prisma', ...args]]
 }

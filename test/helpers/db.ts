@@ -17,11 +17,8 @@ export async function serverUrl(): Promise<string> {
   return (await ensureEmbeddedServer()).url
 }
 
-export function withDatabase(url: string, database: string): string {
-  const u = new URL(url)
-  u.pathname = `/${database}`
-  return u.toString()
-}
+export { withDatabase } from '../../src/db/url.ts'
+import { withDatabase } from '../../src/db/url.ts'
 
 export async function adminQuery(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: await serverUrl() })

@@ -1,8 +1,9 @@
 // Runs the real, unmodified Prisma CLI as a child process in a throwaway
 // project folder whose prisma.config.ts selects our Wasm engine stand-in.
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+
+import { runProcess } from '../../src/process.ts'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
 export const PRISMA_BIN = join(ROOT, 'node_modules/.bin/prisma')
@@ -15,25 +16,14 @@ export interface Run {
 }
 
 /** Runs `cmd args` and collects its output; never throws on a non-zero exit. */
-export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolvePromise({ code, stdout, stderr })
-    })
-    child.stdin.end(opts.input ?? '')
+export async function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<Run> {
+  const { code, stdout, stderr } = await runProcess(cmd, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, NO_COLOR: '1', CI: '1', ...opts.env },
+    input: opts.input ?? '',
+    timeoutMs: opts.timeoutMs ?? 120_000,
   })
+  return { code, stdout, stderr }
 }
 
 export interface TempProject {

@@ -1,0 +1,121 @@
+// The one SQL lexer of the project: splits a script into statements and finds
+// the statement a server error position points into. Shared by the migration
+// library and the engine stand-in, which share nothing else; scripts are still
+// sent to the server whole, as one simple query.
+
+export interface Statement {
+  /** Offset (UTF-16 index) of the first character of the statement, comments before it excluded. */
+  start: number
+  /** Offset just past the terminating `;` (or the end of the text). */
+  end: number
+  /** The statement without leading comments/whitespace and without the `;`. */
+  text: string
+}
+
+/** Splits SQL at top-level semicolons, honouring quotes, dollar quotes and comments. */
+export function splitStatements(sql: string): Statement[] {
+  const out: Statement[] = []
+  let codeStart = -1 // first non-space, non-comment character of the current statement
+  let i = 0
+  const n = sql.length
+  const push = (end: number, stop: number): void => {
+    if (codeStart >= 0) out.push({ start: codeStart, end, text: sql.slice(codeStart, stop).trim() })
+    codeStart = -1
+  }
+  while (i < n) {
+    const c = sql[i]!
+    const next = sql[i + 1]
+    if (c === '-' && next === '-') {
+      const nl = sql.indexOf('\n', i)
+      i = nl < 0 ? n : nl + 1
+      continue
+    }
+    if (c === '/' && next === '*') {
+      let depth = 1
+      i += 2
+      while (i < n && depth > 0) {
+        if (sql[i] === '/' && sql[i + 1] === '*') (depth++, (i += 2))
+        else if (sql[i] === '*' && sql[i + 1] === '/') (depth--, (i += 2))
+        else i++
+      }
+      continue
+    }
+    if (/\s/.test(c)) {
+      i++
+      continue
+    }
+    if (codeStart < 0 && c !== ';') codeStart = i
+    if (c === ';') {
+      push(i + 1, i)
+      i++
+      continue
+    }
+    if (c === "'") {
+      // E'...' strings allow backslash escapes; '' is an escaped quote everywhere.
+      const escapes = i > 0 && /[eE]/.test(sql[i - 1]!) && (i < 2 || !/[\w$]/.test(sql[i - 2]!))
+      i++
+      while (i < n) {
+        if (escapes && sql[i] === '\\') i += 2
+        else if (sql[i] === "'") {
+          if (sql[i + 1] === "'") i += 2
+          else break
+        } else i++
+      }
+      i++
+      continue
+    }
+    if (c === '"') {
+      i++
+      while (i < n) {
+        if (sql[i] === '"') {
+          if (sql[i + 1] === '"') i += 2
+          else break
+        } else i++
+      }
+      i++
+      continue
+    }
+    if (c === '$') {
+      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 64))
+      // `$1` parameters and identifiers containing `$` are not dollar quotes.
+      if (m && !(i > 0 && /[\w$]/.test(sql[i - 1]!))) {
+        const tag = m[0]
+        const close = sql.indexOf(tag, i + tag.length)
+        i = close < 0 ? n : close + tag.length
+        continue
+      }
+    }
+    i++
+  }
+  push(n, n)
+  return out
+}
+
+/** Converts PostgreSQL's 1-based character position (code points) to a UTF-16 index. */
+export function positionToIndex(sql: string, position: number): number {
+  let cp = 0
+  let idx = 0
+  while (idx < sql.length && cp < position - 1) {
+    const code = sql.codePointAt(idx)!
+    idx += code > 0xffff ? 2 : 1
+    cp++
+  }
+  return idx
+}
+
+/** The statement a server error position (pg `error.position`) falls into, with its 1-based line number. */
+export function statementAtPosition(sql: string, position: number): { text: string; line: number } | undefined {
+  const idx = positionToIndex(sql, position)
+  const stmts = splitStatements(sql)
+  const hit = stmts.find((s) => idx >= s.start && idx < s.end) ?? stmts.find((s) => idx < s.end)
+  if (!hit) return undefined
+  return { text: hit.text, line: sql.slice(0, hit.start).split('\n').length }
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}
+
+export function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`
+}

@@ -1,0 +1,128 @@
+// Migrations that must not stop the service: an index added to a live,
+// seeded `messages` table while webhook-style writes run, through the
+// project's own commands (`-- watify:no-transaction`, CREATE INDEX
+// CONCURRENTLY); a concurrent build that fails leaves an INVALID index that
+// status reports and the retry rebuilds; the same change written to block
+// writes is refused by the lint.
+import assert from 'node:assert/strict'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import pg from 'pg'
+import { query } from './helpers/db.ts'
+import { copyOfRealMigrations, historyOf, seededTemplate } from './helpers/seeded.ts'
+import { ROOT, runCli } from './fixtures/cli.ts'
+
+type Seeded = Awaited<ReturnType<typeof seededTemplate>>
+
+/** Webhook-like writers: each updates random messages one per transaction, recording each call's latency. */
+async function webhooks(url: string, workers: number, until: () => boolean): Promise<number[]> {
+  const ids = (await query<{ id: number }>(url, 'SELECT id FROM messages ORDER BY id')).map((r) => r.id)
+  const latencies: number[] = []
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      const c = new pg.Client({ connectionString: url, application_name: 'webhook' })
+      await c.connect()
+      try {
+        while (!until()) {
+          const id = ids[Math.floor(Math.random() * ids.length)]!
+          const t0 = performance.now()
+          await c.query('UPDATE messages SET updated_at = clock_timestamp() WHERE id = $1', [id])
+          latencies.push(performance.now() - t0)
+        }
+      } finally {
+        await c.end()
+      }
+    }),
+  )
+  return latencies
+}
+
+describe('index on a live table', () => {
+  let seeded: Seeded
+  before(async () => {
+    seeded = await seededTemplate('live_index', ['--subscribers=2000', '--messages=40000'])
+  })
+  after(async () => {
+    await seeded.drop()
+  })
+
+  test('CREATE INDEX CONCURRENTLY through npm run migrate while webhooks write: none waits 1 s; the index is valid', async () => {
+    const db = await seeded.copy()
+    const fx = copyOfRealMigrations()
+    try {
+      const dir = path.join(fx.dir, '999_messages_read_at_index')
+      mkdirSync(dir)
+      writeFileSync(path.join(dir, 'migration.sql'), '-- watify:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS messages_read_at_idx ON messages (read_at);\n')
+      writeFileSync(path.join(dir, 'down.sql'), '-- watify:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS messages_read_at_idx;\n')
+      let done = false
+      const writers = webhooks(db.url, 4, () => done)
+      await new Promise((r) => setTimeout(r, 300))
+      const m = await runCli(['migrate'], { url: db.url, migrationsDir: fx.dir })
+      await new Promise((r) => setTimeout(r, 300))
+      done = true
+      const latencies = await writers
+      assert.equal(m.code, 0, m.stderr)
+      assert.ok(latencies.length > 50, `${latencies.length} webhook writes ran`)
+      assert.ok(Math.max(...latencies) < 1000, `the longest webhook write waited ${Math.round(Math.max(...latencies))}ms`)
+      assert.deepEqual(await query(db.url, `SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 'messages_read_at_idx'::regclass`), [{ valid: true }])
+      assert.equal((await historyOf(db.url)).at(-1), '999_messages_read_at_index applied')
+      // Its down.sql runs outside a transaction too, alone, and needs no flag: it only drops an index.
+      const r = await runCli(['migrate:rollback'], { url: db.url, migrationsDir: fx.dir })
+      assert.equal(r.code, 0, r.stderr)
+      assert.deepEqual(await query(db.url, `SELECT to_regclass('messages_read_at_idx') AS i`), [{ i: null }])
+    } finally {
+      fx.remove()
+    }
+  })
+
+  test('a concurrent build that fails: recorded failed with the statement, INVALID index shown by status (exit 3), rebuilt by the retry', async () => {
+    const db = await seeded.copy()
+    const fx = copyOfRealMigrations()
+    try {
+      const dir = path.join(fx.dir, '999_unique_body')
+      mkdirSync(dir)
+      const file = path.relative(ROOT, path.join(dir, 'migration.sql'))
+      writeFileSync(path.join(dir, 'migration.sql'), '-- watify:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS messages_body_key ON messages (body);\n')
+      writeFileSync(path.join(dir, 'down.sql'), '-- watify:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS messages_body_key;\n')
+      const failed = await runCli(['migrate'], { url: db.url, migrationsDir: fx.dir })
+      assert.equal(failed.code, 1, failed.stderr)
+      assert.match(failed.err[0]!, /^Error: Migration `999_unique_body` failed at statement 1 of 1: could not create unique index "messages_body_key"/)
+      assert.ok(failed.err.includes(`Failing statement (${file}, line 2):`), failed.stderr)
+      assert.ok(failed.err.includes('None of its statements was applied.'), failed.stderr)
+      assert.equal((await historyOf(db.url)).at(-1), '999_unique_body failed')
+      const s = await runCli(['migrate:status'], { url: db.url, migrationsDir: fx.dir })
+      assert.equal(s.code, 3)
+      assert.ok(s.out.includes('Invalid index: `messages_body_key` left by a concurrent build that failed (it slows writes and serves no query); the migration that builds it drops and rebuilds it when it runs again'), s.stdout)
+
+      // Fix the data, mark the failed attempt rolled back (what `npx prisma migrate resolve
+      // --rolled-back` writes; that command reads prisma/migrations, not this copy), run again.
+      await query(db.url, `UPDATE messages SET body = body || ' #' || id WHERE body IS NOT NULL`)
+      await query(db.url, `UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = '999_unique_body' AND finished_at IS NULL AND rolled_back_at IS NULL`)
+      const retry = await runCli(['migrate'], { url: db.url, migrationsDir: fx.dir })
+      assert.equal(retry.code, 0, retry.stderr)
+      assert.ok(retry.out.includes('Dropped: invalid index messages_body_key, left by a concurrent build that failed; building it again'), retry.stdout)
+      assert.deepEqual(await query(db.url, `SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 'messages_body_key'::regclass`), [{ valid: true }])
+      const ok = await runCli(['migrate:status'], { url: db.url, migrationsDir: fx.dir })
+      assert.equal(ok.code, 0, ok.stdout)
+    } finally {
+      fx.remove()
+    }
+  })
+
+  test('the same index written to block writes (no CONCURRENTLY) is refused by migrate:lint', async () => {
+    const fx = copyOfRealMigrations()
+    try {
+      const dir = path.join(fx.dir, '999_blocking_index')
+      mkdirSync(dir)
+      writeFileSync(path.join(dir, 'migration.sql'), "SET lock_timeout = '5s';\nCREATE INDEX messages_read_at_idx ON messages (read_at);\n")
+      writeFileSync(path.join(dir, 'down.sql'), 'DROP INDEX messages_read_at_idx;\n')
+      const r = await runCli(['migrate:lint', '--offline'], { migrationsDir: fx.dir })
+      assert.notEqual(r.code, 0, r.stdout)
+      assert.match(r.stdout + r.stderr, /999_blocking_index/)
+      assert.match(r.stdout + r.stderr, /require-concurrent-index-creation/)
+    } finally {
+      fx.remove()
+    }
+  })
+})
