@@ -450,3 +450,36 @@ describe('engine stand-in robustness', () => {
     }
   })
 })
+
+describe('a -- watify:no-transaction migration under npx prisma migrate deploy', () => {
+  test('runs statement by statement, so CREATE INDEX CONCURRENTLY works; a failure is P3018 with its migration', async () => {
+    const db = await createTestDatabase('engine_notx')
+    const p = tempProject(db.url, 'model T {\n  id Int @id\n  v  Int\n}')
+    try {
+      const dir = join(p.dir, 'prisma/migrations')
+      mkdirSync(join(dir, '001_t'), { recursive: true })
+      writeFileSync(join(dir, 'migration_lock.toml'), 'provider = "postgresql"\n')
+      writeFileSync(join(dir, '001_t/migration.sql'), 'CREATE TABLE "T" (id integer PRIMARY KEY, v integer NOT NULL);\nINSERT INTO "T" SELECT g, g % 3 FROM generate_series(1, 100) g;\n')
+      mkdirSync(join(dir, '002_index'))
+      writeFileSync(join(dir, '002_index/migration.sql'), '-- watify:no-transaction\nCREATE INDEX CONCURRENTLY "T_v_idx" ON "T" (v);\nCREATE INDEX CONCURRENTLY "T_id_v_idx" ON "T" (id, v);\n')
+      const ok = await p.prisma(['migrate', 'deploy'])
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr)
+      assert.deepEqual(await query(db.url, `SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname LIKE 'T\\_%idx' ORDER BY 1`), [
+        { name: 'T_id_v_idx', valid: true },
+        { name: 'T_v_idx', valid: true },
+      ])
+      mkdirSync(join(dir, '003_unique'))
+      writeFileSync(join(dir, '003_unique/migration.sql'), '-- watify:no-transaction\nCREATE INDEX CONCURRENTLY "T_id_idx" ON "T" (id);\nCREATE UNIQUE INDEX CONCURRENTLY "T_v_key" ON "T" (v);\n')
+      const bad = await p.prisma(['migrate', 'deploy'])
+      assert.equal(bad.code, 1, bad.stdout + bad.stderr)
+      assert.match(bad.stderr, /P3018/)
+      assert.match(bad.stderr, /Migration name: 003_unique/)
+      assert.match(bad.stderr, /could not create unique index "T_v_key"/)
+      // The first statement ran and stays (outside a transaction), as in the project's own runner.
+      assert.deepEqual(await query(db.url, `SELECT to_regclass('"T_id_idx"') IS NOT NULL AS kept`), [{ kept: true }])
+    } finally {
+      p.remove()
+      await db.drop()
+    }
+  })
+})

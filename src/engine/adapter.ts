@@ -2,7 +2,8 @@
 // the three fixes the engine needs:
 //  1. catalog columns of type "char" (oid 18) and name[] (oid 1003), which
 //     adapter-pg cannot map, are presented as characters and text[];
-//  2. scripts run as ONE simple query, so plpgsql bodies are not split on `;`;
+//  2. scripts run as ONE simple query, so plpgsql bodies are not split on `;`
+//     (one declared `-- watify:no-transaction` runs statement by statement);
 //  3. the shadow database is created and connected to by us, by rewriting the
 //     URL's database name: adapter-pg's own connectToShadowDb() lets the
 //     connection string override the database and so points at the MAIN one.
@@ -13,7 +14,7 @@ import { ColumnTypeEnum, type SqlDriverAdapter, type SqlMigrationAwareDriverAdap
 import pg from 'pg'
 
 import { describeUrl, driverConfig, searchPathOption, withDatabase } from '../db/url.ts'
-import { quoteIdent } from '../sql/split.ts'
+import { quoteIdent, runsOutsideTransaction, splitStatements } from '../sql/split.ts'
 
 const OID_REMAP = new Map<number, number>([
   [18, 25], // "char" -> text
@@ -143,6 +144,7 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
     patchQueryRaw(adapter)
     const onError = (adapter as unknown as { onError(e: unknown): never }).onError.bind(adapter)
     adapter.executeScript = async (script: string) => {
+      if (runsOutsideTransaction(script)) return executeOutsideTransaction(pool, script, onError)
       try {
         await pool.query(script)
       } catch (error) {
@@ -158,6 +160,30 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
       }
     }
     return adapter
+  }
+
+  /**
+   * A script declared `-- watify:no-transaction`: one statement at a time on
+   * one connection, as the project's own runner does, so CREATE INDEX
+   * CONCURRENTLY works (a multi-statement query is one implicit transaction).
+   * A failure's position is made relative to the whole script again.
+   */
+  async function executeOutsideTransaction(pool: pg.Pool, script: string, onError: (e: unknown) => never): Promise<void> {
+    const client = await pool.connect()
+    try {
+      for (const st of splitStatements(script)) {
+        try {
+          await client.query(st.text)
+        } catch (error) {
+          const e = error as ScriptError['error']
+          if (e.position) e.position = String(Number(e.position) + [...script.slice(0, st.start)].length)
+          lastScriptError = { error: e, script }
+          onError(error)
+        }
+      }
+    } finally {
+      client.release()
+    }
   }
 
   const factory: SqlMigrationAwareDriverAdapterFactory = {

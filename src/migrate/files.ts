@@ -17,18 +17,7 @@ export interface LocalMigration {
   down: string | undefined
 }
 
-/**
- * First line of a migration.sql / down.sql that must run outside a
- * transaction (CREATE/DROP INDEX CONCURRENTLY, ALTER TYPE … ADD VALUE on old
- * servers): its statements then run one by one, each committed on its own.
- */
-export const NO_TRANSACTION_MARKER = '-- watify:no-transaction'
-
-/** Does the script declare NO_TRANSACTION_MARKER on its first line? */
-export function runsOutsideTransaction(sql: string): boolean {
-  const first = sql.replace(/^\uFEFF/, '').split('\n', 1)[0]!.trim()
-  return first === NO_TRANSACTION_MARKER || first.startsWith(`${NO_TRANSACTION_MARKER} `)
-}
+export { NO_TRANSACTION_MARKER, runsOutsideTransaction } from '../sql/split.ts'
 
 /** Marker written into generated down.sql stubs; a down.sql still holding it is refused. */
 export const INCOMPLETE_DOWN_MARKER = 'migrate:incomplete'

@@ -119,3 +119,18 @@ export function quoteIdent(name: string): string {
 export function quoteLiteral(value: string): string {
   return `'${value.replace(/'/g, "''")}'`
 }
+
+/**
+ * First line of a migration.sql / down.sql that must run outside a
+ * transaction (CREATE/DROP INDEX CONCURRENTLY, ALTER TYPE … ADD VALUE on old
+ * servers): its statements then run one by one, each committed on its own.
+ * Shared by the migration library and the engine stand-in, so `npm run
+ * migrate` and `npx prisma migrate deploy` run such a file the same way.
+ */
+export const NO_TRANSACTION_MARKER = '-- watify:no-transaction'
+
+/** Does the script declare NO_TRANSACTION_MARKER on its first line? */
+export function runsOutsideTransaction(sql: string): boolean {
+  const first = sql.replace(/^\uFEFF/, '').split('\n', 1)[0]!.trim()
+  return first === NO_TRANSACTION_MARKER || first.startsWith(`${NO_TRANSACTION_MARKER} `)
+}
