@@ -41,7 +41,7 @@ async function webhooks(url: string, workers: number, until: () => boolean): Pro
 describe('index on a live table', () => {
   let seeded: Seeded
   before(async () => {
-    seeded = await seededTemplate('live_index', ['--subscribers=2000', '--messages=40000'])
+    seeded = await seededTemplate('live_index', ['--subscribers=6000', '--messages=40000'])
   })
   after(async () => {
     await seeded.drop()
