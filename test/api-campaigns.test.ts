@@ -115,7 +115,14 @@ describe('markMessageSent', { concurrency: false }, () => {
     (await query<{ status: string; whatsapp_message_id: string | null; sent_at: Date | null; updated_at: Date }>(
       db.url, 'SELECT status::text, whatsapp_message_id, sent_at, updated_at FROM messages WHERE id = $1', [id.toString()]))[0]!
   const counters = async () =>
-    (await query<{ total_recipients: number; sent_count: number }>(db.url, 'SELECT total_recipients, sent_count FROM campaigns WHERE id = $1', [cid]))[0]!
+    (
+      await query<{ total_recipients: number; sent_count: number }>(
+        db.url,
+        `SELECT c.total_recipients + coalesce(sum(s.total), 0)::int AS total_recipients, c.sent_count + coalesce(sum(s.sent), 0)::int AS sent_count
+           FROM campaigns c LEFT JOIN campaign_counter_shards s ON s.campaign_id = c.id WHERE c.id = $1 GROUP BY c.id`,
+        [cid],
+      )
+    )[0]!
   const t = (s: number) => new Date(Date.UTC(2026, 4, 2, 9, 0, s))
 
   for (const [label, getDb] of paths) {
