@@ -92,7 +92,8 @@ export async function seedLoadMessages(prisma: PrismaClient, owner: User, count:
              CASE WHEN g.status = 'read' THEN g.t + interval '60 seconds' END,
              CASE WHEN g.status = 'failed' THEN g.t + interval '3 seconds' END
         FROM gen g CROSS JOIN subs s
-      ON CONFLICT (whatsapp_message_id) DO NOTHING`
+      -- both unique rules: the WhatsApp id (a re-run) and one message per subscriber per campaign
+      ON CONFLICT DO NOTHING`
     progress(`Messages: ${to}/${count}`)
   }
   await prisma.$executeRawUnsafe('ANALYZE messages')
