@@ -15,7 +15,7 @@ import { applyAllMigrations, migrationFile, migrationFolders, runScript } from '
 import { STAGES, generatedHistory, projectDir } from './helpers/schema-stages.ts'
 
 const run = promisify(execFile)
-const EXPECTED = [...STAGES.map((s) => s.folder), '006_add_updated_at_triggers', '007_add_database_rules']
+const EXPECTED = [...STAGES.map((s) => s.folder), '006_add_updated_at_triggers', '007_add_database_rules', '008_broadcast_hot_path']
 
 let db: TestDatabase
 
