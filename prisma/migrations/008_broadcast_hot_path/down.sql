@@ -73,7 +73,7 @@ CREATE TRIGGER messages_campaign_stats_truncate
   FOR EACH STATEMENT EXECUTE FUNCTION messages_maintain_campaign_stats();
 
 ALTER TABLE messages RESET (fillfactor);
-DROP INDEX messages_queue_idx;
+-- Takes messages_queue_idx (on claimed_at) along.
 ALTER TABLE messages DROP COLUMN claimed_at;
 DROP INDEX messages_campaign_id_subscriber_id_key;
 CREATE INDEX "messages_campaign_id_status_idx" ON "messages"("campaign_id", "status");

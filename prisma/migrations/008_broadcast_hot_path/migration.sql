@@ -153,16 +153,17 @@ CREATE TRIGGER messages_campaign_counters_truncate
   AFTER TRUNCATE ON messages
   FOR EACH STATEMENT EXECUTE FUNCTION messages_count_campaign_changes();
 
--- Moves the shards of one campaign (or of all, with NULL) into the campaigns columns.
+-- campaign_counters_fold(campaign_id): moves the shards of one campaign (or of all, with
+-- NULL) into the campaigns columns.
 -- Exactness never depends on it (readers add the shards); it keeps the shard table small
 -- and the campaigns columns close to the truth. Waits for open transactions that hold a
 -- shard of that campaign. Returns the number of campaigns updated.
-CREATE FUNCTION campaign_counters_fold(p_campaign_id integer DEFAULT NULL) RETURNS integer
+CREATE FUNCTION campaign_counters_fold(integer DEFAULT NULL) RETURNS integer
 LANGUAGE sql
 SET search_path FROM CURRENT
 AS $$
   WITH folded AS (
-    DELETE FROM campaign_counter_shards WHERE p_campaign_id IS NULL OR campaign_id = p_campaign_id
+    DELETE FROM campaign_counter_shards WHERE $1 IS NULL OR campaign_id = $1
     RETURNING campaign_id, total, sent, delivered, read, failed
   ), d AS (
     SELECT campaign_id, sum(total) AS total, sum(sent) AS sent, sum(delivered) AS delivered, sum(read) AS read, sum(failed) AS failed
