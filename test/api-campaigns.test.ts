@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 
 import { campaignPerformance, fanOutCampaign, markMessageSent, recordDeliveryStatus, subscriberHistory } from '../src/api/index.ts'
-import { openApiDatabase } from './helpers/api.ts'
+import { countedByStatus, openApiDatabase } from './helpers/api.ts'
 import { query } from './helpers/db.ts'
 
 // Set up before the tests are declared: they are declared once per executor path.
@@ -219,17 +219,7 @@ describe('recordDeliveryStatus and campaignPerformance', { concurrency: false },
   test('campaignPerformance equals aggregates over the campaign messages (both paths)', async () => {
     await recordDeliveryStatus(prisma, 'wamid.T10', 'DELIVERED', t(3)) // 10 is pending: not a recipient -> not_found
     await recordDeliveryStatus(prisma, 'wamid.T16', 'DELIVERED', t(3))
-    const [agg] = await query<Record<string, number>>(
-      db.url,
-      `SELECT count(*)::int AS total,
-              count(*) FILTER (WHERE status = 'queued')::int AS queued,
-              count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read'))::int AS sent,
-              count(*) FILTER (WHERE status IN ('delivered', 'read'))::int AS delivered,
-              count(*) FILTER (WHERE status = 'read')::int AS read,
-              count(*) FILTER (WHERE status = 'failed')::int AS failed
-         FROM messages WHERE campaign_id = $1`,
-      [cid],
-    )
+    const agg = await countedByStatus(db.url, cid)
     assert.deepEqual([agg!.delivered, agg!.read, agg!.failed], [3, 2, 2]) // delivered counts read ones too
     for (const [, getDb] of paths) {
       const p = await campaignPerformance(getDb(), cid)

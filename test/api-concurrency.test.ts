@@ -8,7 +8,7 @@ import pg from 'pg'
 
 import { fanOutStatements } from '../src/api/campaigns.ts'
 import { type ApiDb, campaignPerformance, claimQueuedMessages, type DeliveryStatus, fanOutCampaign, foldCampaignCounters, recordDeliveryStatus, recordDeliveryStatuses } from '../src/api/index.ts'
-import { openApiDatabase } from './helpers/api.ts'
+import { countedByStatus, openApiDatabase } from './helpers/api.ts'
 import { query } from './helpers/db.ts'
 
 const { db, prisma, close } = await openApiDatabase('api_concurrency')
@@ -39,17 +39,8 @@ async function campaign(tags: string[]): Promise<number> {
 
 /** The campaign's messages counted by status, the way campaignPerformance must agree with. */
 async function counted(id: number) {
-  const [r] = await query<{ total: number; sent: number; delivered: number; read: number; failed: number }>(
-    db.url,
-    `SELECT count(*)::int AS total,
-            count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read'))::int AS sent,
-            count(*) FILTER (WHERE status IN ('delivered', 'read'))::int AS delivered,
-            count(*) FILTER (WHERE status = 'read')::int AS read,
-            count(*) FILTER (WHERE status = 'failed')::int AS failed
-       FROM messages WHERE campaign_id = $1`,
-    [id],
-  )
-  return r!
+  const { queued: _queued, ...r } = await countedByStatus(db.url, id)
+  return r
 }
 
 async function performance(id: number) {
