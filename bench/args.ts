@@ -9,16 +9,19 @@ export interface BenchOptions {
   duration: number
   explain: boolean
   skipMigrations: boolean
+  /** The database the bench drops and recreates (default watify_bench). */
+  database: string
 }
 
 export function usage(): string {
   return [
-    'Usage: npm run bench [-- --scale=<n>] [--iterations=<n>] [--duration=<s>] [--explain] [--skip-migrations]',
+    'Usage: npm run bench [-- --scale=<n>] [--iterations=<n>] [--duration=<s>] [--database=<name>] [--explain] [--skip-migrations]',
     '',
     'Options:',
     '  --scale=<n>          dataset size relative to 200k subscribers / 50 campaigns / 1M messages (default 1)',
     '  --iterations=<n>     measured calls per latency operation, after 20 warm-up calls (default 200)',
     '  --duration=<s>       seconds per concurrent run (webhooks at 1/8/32 sessions, sender claims; default 3)',
+    '  --database=<name>    the database the bench drops and recreates on the server (default watify_bench)',
     '  --explain            print and check the plans of c-f at any scale (always done at scale >= 1)',
     '  --skip-migrations    skip g (migration command timings)',
   ].join('\n')
@@ -43,6 +46,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         scale: { type: 'string' },
         iterations: { type: 'string' },
         duration: { type: 'string' },
+        database: { type: 'string' },
         explain: { type: 'boolean' },
         'skip-migrations': { type: 'boolean' },
         help: { type: 'boolean' },
@@ -53,7 +57,10 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     throw new BenchArgsError((err as Error).message)
   }
   if (values.help) return null
+  const database = values.database ?? 'watify_bench'
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(database)) throw new BenchArgsError(`--database must be a lowercase PostgreSQL name (letters, digits, _), got \`${database}\``)
   return {
+    database,
     scale: numberOption('scale', values.scale ?? env.npm_config_scale ?? '1', (n) => Number.isFinite(n) && n > 0 && n <= 20, 'a number above 0 and at most 20'),
     iterations: numberOption('iterations', values.iterations ?? env.npm_config_iterations ?? '200', (n) => Number.isInteger(n) && n >= 10 && n <= 100_000, 'a whole number from 10 to 100000'),
     duration: numberOption('duration', values.duration ?? env.npm_config_duration ?? '3', (n) => Number.isFinite(n) && n >= 0.5 && n <= 600, 'a number of seconds from 0.5 to 600'),

@@ -1,4 +1,4 @@
-// `npm run bench [-- --scale=0.01] [--iterations=200] [--duration=3] [--explain] [--skip-migrations]`
+// `npm run bench [-- --scale=0.01] [--iterations=200] [--duration=3] [--database=watify_bench] [--explain] [--skip-migrations]`
 //
 // Builds a dataset in a FRESH database `watify_bench` (dropped and recreated on the
 // server of DATABASE_URL / .env / the embedded default; the configured database itself
@@ -32,7 +32,6 @@ import { senderQueue } from './scenarios/sender-queue.ts'
 import { webhookLatency } from './scenarios/webhook.ts'
 import { webhookStorm } from './scenarios/webhook-storm.ts'
 
-const BENCH_DB = 'watify_bench'
 const log = (line: string) => process.stdout.write(`${line}\n`)
 
 async function main(): Promise<number> {
@@ -48,6 +47,7 @@ async function main(): Promise<number> {
     log(usage())
     return 0
   }
+  const BENCH_DB = opts.database
   const size = datasetSize(opts.scale)
   const full = opts.scale >= 1
   const started = new Date()
