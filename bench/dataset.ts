@@ -35,7 +35,7 @@ export async function buildDataset(client: pg.PoolClient, size: DatasetSize, log
   const step = async <T>(label: string, fn: () => Promise<T>) => {
     const t = performance.now()
     const r = await fn()
-    log(`  ${label}: ${typeof r === 'number' ? `${r} rows ` : ''}in ${((performance.now() - t) / 1000).toFixed(1)} s`)
+    log(`  ${label}: ${typeof r === 'number' ? `${r} rows ` : typeof r === 'string' ? `${r} ` : ''}in ${((performance.now() - t) / 1000).toFixed(1)} s`)
     return r
   }
   const sql = (text: string, params: unknown[] = []) => async () => (await client.query(text, params)).rowCount ?? 0
@@ -59,7 +59,7 @@ export async function buildDataset(client: pg.PoolClient, size: DatasetSize, log
   )
   await step('messages', () => insertVolumeMessages(client, campaignIds, size.messages, log, 200_000))
   // Counter changes of the load go into the campaign rows, as the periodic fold would.
-  await step('campaign_counters_fold', sql('SELECT campaign_counters_fold(NULL)'))
+  await step('campaign_counters_fold', async () => `${(await client.query('SELECT campaign_counters_fold(NULL) AS n')).rows[0].n} campaigns folded`)
   // Fresh statistics and visibility map, as a production table would have after autovacuum.
   await step('VACUUM ANALYZE', sql('VACUUM ANALYZE'))
 }
