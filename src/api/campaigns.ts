@@ -85,8 +85,10 @@ const FINISHED = new Set(['completed', 'cancelled', 'failed'])
 /**
  * Queues one outbound message for every opted-in subscriber the campaign targets
  * (tags and/or groups) that it has not messaged yet. Idempotent: running it again
- * inserts only for subscribers who started matching since. total_recipients follows
- * through the messages trigger; a draft/scheduled campaign becomes running.
+ * inserts only for subscribers who started matching since; one message per subscriber
+ * per campaign is a database rule, so concurrent runs cannot double-send. The counters
+ * follow through the messages trigger and are folded into the campaign row; a
+ * draft/scheduled campaign becomes running.
  */
 export async function fanOutCampaign(db: ApiDb, campaignId: number): Promise<FanOutResult> {
   if (!Number.isInteger(campaignId) || campaignId <= 0) {
