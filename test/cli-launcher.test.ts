@@ -137,7 +137,7 @@ describe('bin/watify.mjs: the bundle while it is fresh, the source otherwise', (
     const up = await run(['migrate'], { DATABASE_URL: db.url })
     assert.equal(up.code, 0, up.stderr)
     assert.deepEqual(up.err, ['cli: dist'])
-    assert.equal(up.out.at(-1)!.replace(/\d+ms/, '<n>ms'), 'Up to date: 7 migrations applied (7 just now, <n>ms)')
+    assert.equal(up.out.at(-1)!.replace(/\d+ms/, '<n>ms'), 'Up to date: 8 migrations applied (8 just now, <n>ms)')
     const back = await run(['migrate:rollback'], { DATABASE_URL: db.url })
     assert.equal(back.code, 0, back.stderr)
     assert.equal(back.out.at(-1), 'Done: 1 rolled back; latest applied is now `006_add_updated_at_triggers`')
