@@ -51,11 +51,18 @@ export async function ormRecordDelivery(prisma: PrismaClient, wamid: string, sta
   return r.count === 1
 }
 
-export function ormCampaignPerformance(prisma: PrismaClient, campaignId: number) {
-  return prisma.campaign.findUnique({
+/** The campaign row and its counter shards in one query; the sums are added in JS. */
+export async function ormCampaignPerformance(prisma: PrismaClient, campaignId: number) {
+  const c = await prisma.campaign.findUnique({
     where: { id: campaignId },
-    select: { id: true, name: true, status: true, totalRecipients: true, sentCount: true, deliveredCount: true, readCount: true, failedCount: true, startedAt: true, completedAt: true },
+    select: {
+      id: true, name: true, status: true, totalRecipients: true, sentCount: true, deliveredCount: true, readCount: true, failedCount: true, startedAt: true, completedAt: true,
+      counterShards: { select: { total: true, sent: true, delivered: true, read: true, failed: true } },
+    },
   })
+  if (!c) return null
+  const sum = (k: 'total' | 'sent' | 'delivered' | 'read' | 'failed') => c.counterShards.reduce((a, s) => a + s[k], 0)
+  return { ...c, total: c.totalRecipients + sum('total'), sent: c.sentCount + sum('sent'), delivered: c.deliveredCount + sum('delivered'), read: c.readCount + sum('read'), failed: c.failedCount + sum('failed') }
 }
 
 export function ormAudienceSize(prisma: PrismaClient, e: TagExpression) {

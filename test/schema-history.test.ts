@@ -61,15 +61,25 @@ test('each migration: apply, roll back to the exact previous catalog, apply agai
   assert.deepEqual([...snapshots[0]!.keys()], [], 'the test database started empty')
 })
 
-/** The object a down.sql statement drops, as the catalog snapshot keys it. */
-function droppedObject(statement: string): string {
+/**
+ * What leaving out a down.sql statement leaves behind, as the catalog snapshot keys it: an
+ * object still there (`added`), a column still NOT NULL (`changed`), or storage parameters
+ * (`reloptions`, which the snapshot does not hold: the test reads pg_class itself).
+ */
+function droppedObject(statement: string): { object: string; change: 'added' | 'changed' } | { reloptions: string } {
   const id = String.raw`"?(\w+)"?`
   let m: RegExpMatchArray | null
-  if ((m = statement.match(new RegExp(`^ALTER TABLE ${id} DROP CONSTRAINT ${id};$`)))) return `constraint ${m[1]}.${m[2]}`
-  if ((m = statement.match(new RegExp(`^DROP TRIGGER ${id} ON ${id};$`)))) return `trigger ${m[2]}.${m[1]}`
-  if ((m = statement.match(new RegExp(`^DROP (TABLE|TYPE|INDEX|FUNCTION) ${id}(\\(\\))?;$`)))) return `${m[1]!.toLowerCase()} ${m[2]}${m[3] ?? ''}`
+  if ((m = statement.match(new RegExp(`^ALTER TABLE ${id} DROP CONSTRAINT ${id};$`)))) return { object: `constraint ${m[1]}.${m[2]}`, change: 'added' }
+  if ((m = statement.match(new RegExp(`^ALTER TABLE ${id} DROP COLUMN ${id};$`)))) return { object: `column ${m[1]}.${m[2]}`, change: 'added' }
+  if ((m = statement.match(new RegExp(`^ALTER TABLE ${id} ALTER COLUMN ${id} DROP NOT NULL;$`)))) return { object: `column ${m[1]}.${m[2]}`, change: 'changed' }
+  if ((m = statement.match(new RegExp(`^ALTER TABLE ${id} RESET \\(\\w+\\);$`)))) return { reloptions: m[1]! }
+  if ((m = statement.match(new RegExp(`^DROP TRIGGER ${id} ON ${id};$`)))) return { object: `trigger ${m[2]}.${m[1]}`, change: 'added' }
+  if ((m = statement.match(new RegExp(`^DROP (TABLE|TYPE|INDEX|FUNCTION) ${id}(\\([\\w ,]*\\))?;$`)))) return { object: `${m[1]!.toLowerCase()} ${m[2]}${m[3] ?? ''}`, change: 'added' }
   throw new Error(`down.sql statement of an unknown form (teach droppedObject() about it): ${statement}`)
 }
+
+const reloptions = async (client: pg.Client, table: string) =>
+  ((await client.query('SELECT reloptions FROM pg_class WHERE oid = $1::regclass', [table])).rows[0] as { reloptions: string[] | null }).reloptions
 
 test('the comparison catches a forgotten DROP: each statement of each down.sql left out in turn is named (or the down fails, or a later DROP TABLE covers it)', async (t) => {
   const scratch = await createTestDatabase('schema_history_mut')
@@ -87,10 +97,19 @@ test('the comparison catches a forgotten DROP: each statement of each down.sql l
       const beforeUp = await snapshotCatalog(client)
       for (const i of drops) {
         const statement = lines[i]!.trim()
-        const object = droppedObject(statement)
+        const dropped = droppedObject(statement)
         // Up and the crippled down in one transaction, rolled back: the next case starts from the same state.
         await client.query('BEGIN')
         try {
+          if ('reloptions' in dropped) {
+            const before = await reloptions(client, dropped.reloptions)
+            await client.query(up)
+            await client.query(lines.filter((_, j) => j !== i).join('\n'))
+            assert.notDeepEqual(await reloptions(client, dropped.reloptions), before, `${folder}/down.sql without \`${statement}\`: storage parameters restored anyway`)
+            named++
+            continue
+          }
+          const { object, change } = dropped
           await client.query(up)
           assert.ok((await snapshotCatalog(client)).has(object), `${folder} creates no ${object}`)
           try {
@@ -109,7 +128,7 @@ test('the comparison catches a forgotten DROP: each statement of each down.sql l
             continue
           }
           assert.ok(
-            found.some((d) => d.change === 'added' && `${d.kind} ${d.name}` === object),
+            found.some((d) => d.change === change && `${d.kind} ${d.name}` === object),
             `${folder}/down.sql without \`${statement}\`: ${object} not named; found: ${found.map(describeDifference).join('; ') || 'nothing'}`,
           )
           named++

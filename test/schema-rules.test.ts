@@ -163,6 +163,27 @@ describe('CHECK constraints reject bad data', () => {
     ]
     for (const [sql, constraint] of cases) assert.equal((await rejects(sql)).constraint, constraint, sql)
   })
+
+  test('tag arrays are never NULL (subscribers.tags, campaigns.target_tags)', async () => {
+    const c = await campaign()
+    for (const [sql, params, column] of [
+      [`INSERT INTO subscribers (phone, tags) VALUES ('+14155550206', NULL)`, [], 'tags'],
+      [`UPDATE campaigns SET target_tags = NULL WHERE id = $1`, [c], 'target_tags'],
+    ] as const) {
+      const err = await rejects(sql, [...params])
+      assert.deepEqual([err.code, err.column], ['23502', column], sql)
+    }
+  })
+
+  test('one message per subscriber per campaign', async () => {
+    const c = await campaign()
+    const s = await subscriber()
+    await client.query(`INSERT INTO messages (subscriber_id, campaign_id, direction, body) VALUES ($1, $2, 'outbound', 'x')`, [s, c])
+    const err = await rejects(`INSERT INTO messages (subscriber_id, campaign_id, direction, body) VALUES ($1, $2, 'outbound', 'again')`, [s, c])
+    assert.deepEqual([err.code, err.constraint], ['23505', 'messages_campaign_id_subscriber_id_key'])
+    // 1:1 messages (no campaign) to the same person are not limited.
+    await client.query(`INSERT INTO messages (subscriber_id, direction, body) VALUES ($1, 'outbound', 'a'), ($1, 'outbound', 'b')`, [s])
+  })
 })
 
 describe('opt-out rule', () => {
@@ -284,18 +305,38 @@ describe('triggers', () => {
     await client.query('ROLLBACK')
   })
 
-  test('campaign counters equal the aggregates over its messages', async () => {
+  test('campaign counters (campaign row + shards) equal the aggregates over its messages, before and after a fold', async () => {
     const c = await campaign()
     const subs = [await subscriber(), await subscriber(), await subscriber(), await subscriber()]
     await client.query(`INSERT INTO messages (subscriber_id, campaign_id, direction, body) SELECT unnest($1::int[]), $2, 'outbound', 'x'`, [subs, c])
-    const stats = () => one(`SELECT total_recipients, sent_count, delivered_count, read_count, failed_count FROM campaigns WHERE id = $1`, [c])
+    const stats = () =>
+      one(
+        `SELECT c.total_recipients + coalesce(sum(s.total), 0)::int AS total_recipients, c.sent_count + coalesce(sum(s.sent), 0)::int AS sent_count,
+                c.delivered_count + coalesce(sum(s.delivered), 0)::int AS delivered_count, c.read_count + coalesce(sum(s.read), 0)::int AS read_count,
+                c.failed_count + coalesce(sum(s.failed), 0)::int AS failed_count
+           FROM campaigns c LEFT JOIN campaign_counter_shards s ON s.campaign_id = c.id WHERE c.id = $1 GROUP BY c.id`,
+        [c],
+      )
+    const row = () => one(`SELECT total_recipients, sent_count, delivered_count, read_count, failed_count FROM campaigns WHERE id = $1`, [c])
     assert.deepEqual(await stats(), { total_recipients: 4, sent_count: 0, delivered_count: 0, read_count: 0, failed_count: 0 })
     await client.query(`UPDATE messages SET status = 'sent', sent_at = now(), whatsapp_message_id = 'wamid.cs.' || id WHERE campaign_id = $1`, [c])
     await client.query(`UPDATE messages SET status = 'delivered', delivered_at = now() WHERE whatsapp_message_id = ANY(SELECT whatsapp_message_id FROM messages WHERE campaign_id = $1 ORDER BY id LIMIT 2)`, [c])
     await client.query(`UPDATE messages SET status = 'read', read_at = now() WHERE campaign_id = $1 AND status = 'delivered' AND id = (SELECT min(id) FROM messages WHERE campaign_id = $1)`, [c])
     await client.query(`UPDATE messages SET status = 'failed', failed_at = now(), error_code = '131026' WHERE campaign_id = $1 AND id = (SELECT max(id) FROM messages WHERE campaign_id = $1)`, [c])
     assert.deepEqual(await stats(), { total_recipients: 4, sent_count: 3, delivered_count: 2, read_count: 1, failed_count: 1 })
+    assert.deepEqual(await row(), { total_recipients: 0, sent_count: 0, delivered_count: 0, read_count: 0, failed_count: 0 }, 'changes wait in the shards')
+    assert.deepEqual(await one(`SELECT campaign_counters_fold($1) AS n`, [c]), { n: 1 })
+    assert.deepEqual(await row(), { total_recipients: 4, sent_count: 3, delivered_count: 2, read_count: 1, failed_count: 1 }, 'the fold moves them into the row')
+    assert.deepEqual(await one(`SELECT count(*)::int AS n FROM campaign_counter_shards WHERE campaign_id = $1`, [c]), { n: 0 })
     await client.query(`DELETE FROM messages WHERE campaign_id = $1 AND status = 'failed'`, [c])
     assert.deepEqual(await stats(), { total_recipients: 3, sent_count: 3, delivered_count: 2, read_count: 1, failed_count: 0 })
+    // A change of neither status nor campaign writes no shard row.
+    await client.query(`SELECT campaign_counters_fold($1)`, [c])
+    await client.query(`UPDATE messages SET body = 'y' WHERE campaign_id = $1`, [c])
+    assert.deepEqual(await one(`SELECT count(*)::int AS n FROM campaign_counter_shards WHERE campaign_id = $1`, [c]), { n: 0 })
+    await client.query('BEGIN')
+    await client.query('TRUNCATE messages')
+    assert.deepEqual(await stats(), { total_recipients: 0, sent_count: 0, delivered_count: 0, read_count: 0, failed_count: 0 })
+    await client.query('ROLLBACK')
   })
 })

@@ -6,7 +6,7 @@ export interface FanOutResult {
   campaignId: number
   /** Message rows this call created (0 when run again with no new matching subscribers). */
   inserted: number
-  /** The campaign's total_recipients afterwards (kept by the messages trigger of 007). */
+  /** The campaign's message count afterwards (counted by the messages trigger of 008). */
   totalRecipients: number
   status: CampaignStatus
 }
@@ -28,10 +28,11 @@ SELECT c.status::text AS status, c.message_type::text AS message_type, c.body, c
 // Targeting: opted-in subscribers whose tags match (any: &&, all: @>), plus opted-in
 // members of the target groups; each subscriber once. Two statements (any/all) so
 // the partial GIN index on opted-in subscribers' tags (007) serves the tag branch.
-// Already-messaged subscribers are skipped with an anti-join on this campaign's messages.
+// Already-messaged subscribers are skipped by the unique (campaign_id, subscriber_id)
+// rule of 008: even a fan-out that bypasses the campaign lock cannot double-send.
 function fanOutInsert(match: 'any' | 'all'): Statement {
   return {
-    name: `watify_fan_out_insert_${match}_v1`,
+    name: `watify_fan_out_insert_${match}_v2`,
     text: `
 WITH targets AS (
   SELECT s.id FROM subscribers s
@@ -48,8 +49,8 @@ WITH targets AS (
          'queued'
     FROM targets t
     JOIN campaigns c ON c.id = $1
-   WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = $1 AND m.subscriber_id = t.id)
    ORDER BY t.id
+  ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
   RETURNING 1
 )
 SELECT count(*)::int AS n FROM inserted`,
@@ -57,6 +58,13 @@ SELECT count(*)::int AS n FROM inserted`,
 }
 const fanOutInsertAny = fanOutInsert('any')
 const fanOutInsertAll = fanOutInsert('all')
+
+// The campaign's counter shards are folded into its row after the insert (the fan-out
+// holds the row lock anyway), so total_recipients is exact in the row afterwards.
+const foldCampaign: Statement = {
+  name: 'watify_fold_campaign_counters_v1',
+  text: 'SELECT campaign_counters_fold($1::int) AS campaigns',
+}
 
 // A draft or scheduled campaign becomes running when its messages are queued.
 const markRunning: Statement = {
@@ -70,15 +78,17 @@ RETURNING status::text AS status, total_recipients`,
 }
 
 /** The fan-out's statements, for the benchmark's raw-SQL baseline (same SQL straight through pg). */
-export const fanOutStatements = { lockCampaign, insertAny: fanOutInsertAny, insertAll: fanOutInsertAll, markRunning } as const
+export const fanOutStatements = { lockCampaign, insertAny: fanOutInsertAny, insertAll: fanOutInsertAll, fold: foldCampaign, markRunning } as const
 
 const FINISHED = new Set(['completed', 'cancelled', 'failed'])
 
 /**
  * Queues one outbound message for every opted-in subscriber the campaign targets
  * (tags and/or groups) that it has not messaged yet. Idempotent: running it again
- * inserts only for subscribers who started matching since. total_recipients follows
- * through the messages trigger; a draft/scheduled campaign becomes running.
+ * inserts only for subscribers who started matching since; one message per subscriber
+ * per campaign is a database rule, so concurrent runs cannot double-send. The counters
+ * follow through the messages trigger and are folded into the campaign row; a
+ * draft/scheduled campaign becomes running.
  */
 export async function fanOutCampaign(db: ApiDb, campaignId: number): Promise<FanOutResult> {
   if (!Number.isInteger(campaignId) || campaignId <= 0) {
@@ -91,7 +101,7 @@ export async function fanOutCampaign(db: ApiDb, campaignId: number): Promise<Fan
       body: string | null
       template_name: string | null
       media_url: string | null
-      target_tags: string[] | null
+      target_tags: string[]
       target_tag_match: 'any' | 'all'
       group_ids: number[]
     }>(lockCampaign, [campaignId])
@@ -105,11 +115,12 @@ export async function fanOutCampaign(db: ApiDb, campaignId: number): Promise<Fan
     if (c.message_type === 'text' && c.body == null) {
       throw new ApiInputError(`fanOutCampaign: campaign ${campaignId} is a text campaign without a body`, 'Set its body, or set message_type to the kind of content it has (e.g. template)')
     }
-    const tags = c.target_tags ?? []
+    const tags = c.target_tags
     if (tags.length === 0 && c.group_ids.length === 0) {
       throw new ApiInputError(`fanOutCampaign: campaign ${campaignId} has no targeting`, 'Set target_tags or add campaign_groups; a campaign never goes to everyone by default')
     }
     const [ins] = await ex.rows<{ n: number }>(c.target_tag_match === 'all' ? fanOutInsertAll : fanOutInsertAny, [campaignId, tags, c.group_ids])
+    await ex.rows(foldCampaign, [campaignId])
     const [after] = await ex.rows<{ status: string; total_recipients: number }>(markRunning, [campaignId])
     return { campaignId, inserted: ins!.n, totalRecipients: after!.total_recipients, status: fromDbEnum<CampaignStatus>(after!.status) }
   })
@@ -140,14 +151,26 @@ export interface CampaignPerformance {
   completedAt: Date | null
 }
 
-// The counters are kept by the messages trigger of 007 (one row read, not an
-// aggregate over the campaign's messages: constant time at any campaign size).
+// Counters, not an aggregate over the campaign's messages: the campaign row (counts as of
+// the last fold) plus its at most 16 counter shards (changes since), both index lookups,
+// so constant time at any campaign size and exact at every commit (008).
 export const campaignPerformanceStatement: Statement = {
-  name: 'watify_campaign_performance_v1',
+  name: 'watify_campaign_performance_v2',
   text: `
-SELECT id, name, status::text AS status, total_recipients, sent_count, delivered_count, read_count, failed_count,
-       started_at, completed_at
-  FROM campaigns WHERE id = $1`,
+SELECT c.id, c.name, c.status::text AS status,
+       c.total_recipients + coalesce(s.total, 0) AS total_recipients,
+       c.sent_count + coalesce(s.sent, 0) AS sent_count,
+       c.delivered_count + coalesce(s.delivered, 0) AS delivered_count,
+       c.read_count + coalesce(s.read, 0) AS read_count,
+       c.failed_count + coalesce(s.failed, 0) AS failed_count,
+       c.started_at, c.completed_at
+  FROM campaigns c
+  LEFT JOIN LATERAL (
+    SELECT sum(total)::int AS total, sum(sent)::int AS sent, sum(delivered)::int AS delivered,
+           sum(read)::int AS read, sum(failed)::int AS failed
+      FROM campaign_counter_shards WHERE campaign_id = c.id
+  ) s ON true
+ WHERE c.id = $1`,
 }
 
 export interface CampaignCountersRow {
@@ -184,11 +207,28 @@ export function toCampaignPerformance(r: CampaignCountersRow): CampaignPerforman
   }
 }
 
-/** The dashboard's figures for one campaign, or null if there is no such campaign. */
+/**
+ * The dashboard's figures for one campaign, or null if there is no such campaign. Exact:
+ * equal to counting the campaign's messages by status, as of the last commit.
+ */
 export async function campaignPerformance(db: ApiDb, campaignId: number): Promise<CampaignPerformance | null> {
   if (!Number.isInteger(campaignId) || campaignId <= 0 || campaignId > 2147483647) {
     throw new ApiInputError(`campaignPerformance: campaign id \`${campaignId}\` is not a positive 32-bit integer`, 'Pass the campaign id (campaigns.id)')
   }
   const [row] = await executorFor(db).rows<CampaignCountersRow>(campaignPerformanceStatement, [campaignId])
   return row ? toCampaignPerformance(row) : null
+}
+
+/**
+ * Folds the campaign counter shards (changes since the last fold) into the campaigns
+ * counter columns: of one campaign, or of all when `campaignId` is omitted. Exactness
+ * never depends on it (campaignPerformance adds the shards); run it from a periodic job
+ * so the shard table stays small. Returns how many campaigns changed.
+ */
+export async function foldCampaignCounters(db: ApiDb, campaignId?: number): Promise<number> {
+  if (campaignId !== undefined && (!Number.isInteger(campaignId) || campaignId <= 0 || campaignId > 2147483647)) {
+    throw new ApiInputError(`foldCampaignCounters: campaign id \`${campaignId}\` is not a positive 32-bit integer`, 'Pass the campaign id (campaigns.id), or nothing to fold every campaign')
+  }
+  const [row] = await executorFor(db).rows<{ campaigns: number }>(foldCampaign, [campaignId ?? null])
+  return row!.campaigns
 }

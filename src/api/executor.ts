@@ -155,8 +155,3 @@ export function fromDbEnum<T extends string>(value: string): T {
 export function toBigInt(value: string | number | bigint): bigint {
   return typeof value === 'bigint' ? value : BigInt(value)
 }
-
-/** int4/count arrives as a number from both; numeric/int8 aggregates may be strings. */
-export function toNumber(value: string | number | bigint): number {
-  return typeof value === 'number' ? value : Number(value)
-}

@@ -1,6 +1,6 @@
 // Message hot paths: delivery webhooks and one subscriber's history.
 import type { MessageDirection, MessageStatus, MessageType } from '../generated/prisma/enums.ts'
-import { ApiInputError, type ApiDb, executorFor, fromDbEnum, type Statement, toBigInt, toDbEnum } from './executor.ts'
+import { ApiInputError, type ApiDb, type Executor, executorFor, fromDbEnum, type Statement, toBigInt, toDbEnum } from './executor.ts'
 
 /** The statuses a WhatsApp delivery webhook reports. */
 export type DeliveryStatus = Extract<MessageStatus, 'SENT' | 'DELIVERED' | 'READ' | 'FAILED'>
@@ -26,7 +26,7 @@ export interface DeliveryResult {
 //  - failed is accepted from queued or sent, never after delivered/read;
 //    a failed message stays failed;
 //  - a repeated webhook changes nothing (no row rewrite, no trigger, updated_at kept).
-// Campaign counters follow through the messages trigger of 007, in the same statement.
+// Campaign counters follow through the messages trigger of 008, in the same statement.
 // `prev` reads the status before the update, only to tell `ignored` from `not_found`.
 export const recordDeliveryStatement: Statement = {
   name: 'watify_record_delivery_v1',
@@ -56,33 +56,134 @@ SELECT prev.status::text AS previous, upd.status::text AS current FROM prev LEFT
 
 const DELIVERY_STATUSES = new Set(['SENT', 'DELIVERED', 'READ', 'FAILED'])
 
+/** One status of a batch for {@link recordDeliveryStatuses}. */
+export interface DeliveryStatusItem {
+  /** WhatsApp's message id (the webhook status object's `id`, `wamid....`). */
+  waMessageId: string
+  status: DeliveryStatus
+  /** The time WhatsApp reports for this status. */
+  at: Date
+  /** Only with FAILED: WhatsApp's error code and title. */
+  error?: DeliveryError
+}
+
+type DeliveryParams = [waMessageId: string, status: string, at: Date, code: string | null, reason: string | null]
+
+/** Checks one status and returns the statement's parameters; `where` names the caller in errors. */
+function deliveryParams(where: string, waMessageId: string, status: DeliveryStatus, at: Date, error?: DeliveryError): DeliveryParams {
+  if (typeof waMessageId !== 'string' || waMessageId === '' || waMessageId.length > 128) {
+    throw new ApiInputError(`${where}: WhatsApp message id \`${String(waMessageId)}\` is empty or longer than 128 characters`, 'Pass the `id` of the webhook\'s status object (wamid....)')
+  }
+  if (!DELIVERY_STATUSES.has(status)) {
+    throw new ApiInputError(`${where}: status \`${String(status)}\` is not a delivery status`, 'Use SENT, DELIVERED, READ or FAILED')
+  }
+  if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
+    throw new ApiInputError(`${where}: \`at\` is not a valid Date`, 'Pass the webhook timestamp as a Date, e.g. new Date(Number(ts) * 1000)')
+  }
+  if (error && status !== 'FAILED') {
+    throw new ApiInputError(`${where}: an error was given with status ${status}`, 'Pass an error only with FAILED')
+  }
+  const code = status === 'FAILED' ? (error?.code ?? null) : null
+  if (code !== null && code.length > 32) {
+    throw new ApiInputError(`${where}: error code is longer than 32 characters`, 'Pass WhatsApp\'s numeric error code (e.g. 131047)')
+  }
+  const reason = status === 'FAILED' ? (error?.reason ?? null) : null
+  return [waMessageId, toDbEnum(status), at, code, reason]
+}
+
+function toDeliveryResult(row: { previous: string | null; current: string | null } | undefined): DeliveryResult {
+  if (!row || row.previous === null) return { outcome: 'not_found', status: null }
+  if (row.current === null) return { outcome: 'ignored', status: fromDbEnum<MessageStatus>(row.previous) }
+  return { outcome: 'updated', status: fromDbEnum<MessageStatus>(row.current) }
+}
+
 /**
  * Applies a delivery webhook to the message with this WhatsApp id. Monotonic: never
  * moves a message back (read stays read when a late `delivered` arrives). `at` is the
  * time WhatsApp reports; `error` is stored only with FAILED.
  */
 export async function recordDeliveryStatus(db: ApiDb, waMessageId: string, status: DeliveryStatus, at: Date, error?: DeliveryError): Promise<DeliveryResult> {
-  if (typeof waMessageId !== 'string' || waMessageId === '' || waMessageId.length > 128) {
-    throw new ApiInputError(`recordDeliveryStatus: WhatsApp message id \`${String(waMessageId)}\` is empty or longer than 128 characters`, 'Pass the `id` of the webhook\'s status object (wamid....)')
+  const params = deliveryParams('recordDeliveryStatus', waMessageId, status, at, error)
+  const [row] = await executorFor(db).rows<{ previous: string; current: string | null }>(recordDeliveryStatement, params)
+  return toDeliveryResult(row)
+}
+
+// The batch form of recordDeliveryStatement: the same SET and WHERE, over the rows of the
+// input arrays (ord = position in the batch). Messages are locked in id order first, so
+// two batches touching the same messages in different orders wait instead of deadlocking.
+// Each message may appear once per statement (an UPDATE changes a row once); repeats of an
+// id within a batch go to the next statement, in batch order.
+export const recordDeliveryBatchStatement: Statement = {
+  name: 'watify_record_delivery_batch_v1',
+  text: `
+WITH input AS (
+  SELECT * FROM unnest($1::varchar[], $2::message_status[], $3::timestamptz[], $4::varchar[], $5::text[])
+           WITH ORDINALITY AS u(wamid, status, at, code, reason, ord)
+), prev AS (
+  SELECT i.ord, m.id, m.status FROM input i JOIN messages m ON m.whatsapp_message_id = i.wamid
+   ORDER BY m.id FOR UPDATE OF m
+), upd AS (
+  UPDATE messages m SET
+    status = CASE WHEN i.status = 'failed' OR i.status > m.status THEN i.status ELSE m.status END,
+    sent_at = CASE WHEN i.status = 'sent' THEN coalesce(m.sent_at, i.at) ELSE m.sent_at END,
+    delivered_at = CASE WHEN i.status = 'delivered' THEN coalesce(m.delivered_at, i.at) ELSE m.delivered_at END,
+    read_at = CASE WHEN i.status = 'read' THEN coalesce(m.read_at, i.at) ELSE m.read_at END,
+    failed_at = CASE WHEN i.status = 'failed' THEN i.at ELSE m.failed_at END,
+    error_code = CASE WHEN i.status = 'failed' THEN i.code ELSE m.error_code END,
+    error_reason = CASE WHEN i.status = 'failed' THEN i.reason ELSE m.error_reason END
+  FROM prev JOIN input i ON i.ord = prev.ord
+  WHERE m.id = prev.id
+    AND CASE WHEN i.status = 'failed' THEN m.status IN ('queued', 'sent')
+             ELSE m.status IN ('queued', 'sent', 'delivered', 'read')
+                  AND (i.status > m.status
+                       OR (CASE i.status WHEN 'sent' THEN m.sent_at WHEN 'delivered' THEN m.delivered_at ELSE m.read_at END) IS NULL)
+        END
+  RETURNING prev.ord, m.status
+)
+SELECT i.ord::int AS ord, prev.status::text AS previous, upd.status::text AS current
+  FROM input i LEFT JOIN prev ON prev.ord = i.ord LEFT JOIN upd ON upd.ord = i.ord
+ ORDER BY i.ord`,
+}
+
+/** Largest batch recordDeliveryStatuses accepts in one call. */
+export const DELIVERY_BATCH_MAX = 5000
+
+/**
+ * Applies a batch of delivery webhooks in one statement (one round trip; one more per
+ * repeat of a WhatsApp id within the batch), with exactly the rules of
+ * {@link recordDeliveryStatus}, as if its items were applied one by one in order.
+ * Returns one result per item, in input order (`not_found` for unknown ids). All or
+ * nothing: the batch commits in one transaction. At most {@link DELIVERY_BATCH_MAX} items.
+ */
+export async function recordDeliveryStatuses(db: ApiDb, batch: readonly DeliveryStatusItem[]): Promise<DeliveryResult[]> {
+  if (!Array.isArray(batch)) {
+    throw new ApiInputError('recordDeliveryStatuses: the batch is not an array', 'Pass an array of { waMessageId, status, at, error? }')
   }
-  if (!DELIVERY_STATUSES.has(status)) {
-    throw new ApiInputError(`recordDeliveryStatus: status \`${String(status)}\` is not a delivery status`, 'Use SENT, DELIVERED, READ or FAILED')
+  if (batch.length > DELIVERY_BATCH_MAX) {
+    throw new ApiInputError(`recordDeliveryStatuses: ${batch.length} items is more than ${DELIVERY_BATCH_MAX}`, `Split the batch into chunks of at most ${DELIVERY_BATCH_MAX}`)
   }
-  if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
-    throw new ApiInputError('recordDeliveryStatus: `at` is not a valid Date', 'Pass the webhook timestamp as a Date, e.g. new Date(Number(ts) * 1000)')
+  const params = batch.map((item, i) => deliveryParams(`recordDeliveryStatuses: item ${i}`, item?.waMessageId, item?.status, item?.at, item?.error))
+  if (params.length === 0) return []
+  // Rounds: the k-th occurrence of an id goes to round k, so each statement sees every id once.
+  const rounds: number[][] = []
+  const seen = new Map<string, number>()
+  params.forEach(([id], i) => {
+    const k = seen.get(id) ?? 0
+    seen.set(id, k + 1)
+    ;(rounds[k] ??= []).push(i)
+  })
+  const results: DeliveryResult[] = new Array(params.length)
+  const apply = async (ex: Executor, items: number[]) => {
+    const cols = [0, 1, 2, 3, 4].map((c) => items.map((i) => params[i]![c]))
+    const rows = await ex.rows<{ ord: number; previous: string | null; current: string | null }>(recordDeliveryBatchStatement, cols)
+    for (const r of rows) results[items[r.ord - 1]!] = toDeliveryResult(r)
   }
-  if (error && status !== 'FAILED') {
-    throw new ApiInputError(`recordDeliveryStatus: an error was given with status ${status}`, 'Pass an error only with FAILED')
-  }
-  const code = status === 'FAILED' ? (error?.code ?? null) : null
-  if (code !== null && code.length > 32) {
-    throw new ApiInputError('recordDeliveryStatus: error code is longer than 32 characters', 'Pass WhatsApp\'s numeric error code (e.g. 131047)')
-  }
-  const reason = status === 'FAILED' ? (error?.reason ?? null) : null
-  const [row] = await executorFor(db).rows<{ previous: string; current: string | null }>(recordDeliveryStatement, [waMessageId, toDbEnum(status), at, code, reason])
-  if (!row) return { outcome: 'not_found', status: null }
-  if (row.current === null) return { outcome: 'ignored', status: fromDbEnum<MessageStatus>(row.previous) }
-  return { outcome: 'updated', status: fromDbEnum<MessageStatus>(row.current) }
+  const ex = executorFor(db)
+  if (rounds.length === 1) await apply(ex, rounds[0]!)
+  else await ex.transaction(async (tx) => {
+    for (const items of rounds) await apply(tx, items)
+  })
+  return results
 }
 
 // ---------------------------------------------------------------------------

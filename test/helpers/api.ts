@@ -8,7 +8,7 @@ import pg from 'pg'
 
 import type { ApiDb } from '../../src/api/index.ts'
 import { PrismaClient } from '../../src/generated/prisma/client.ts'
-import { createTestDatabase, type TestDatabase } from './db.ts'
+import { createTestDatabase, query, type TestDatabase } from './db.ts'
 import { PRISMA_BIN, run } from './prisma.ts'
 
 export interface ApiTestDatabase {
@@ -51,4 +51,20 @@ export async function openApiDatabase(prefix: string): Promise<ApiTestDatabase> 
     await close()
     throw err
   }
+}
+
+/** A campaign's messages counted by status: what its performance counters must equal. */
+export async function countedByStatus(url: string, campaignId: number) {
+  const [r] = await query<{ total: number; queued: number; sent: number; delivered: number; read: number; failed: number }>(
+    url,
+    `SELECT count(*)::int AS total,
+            count(*) FILTER (WHERE status = 'queued')::int AS queued,
+            count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read'))::int AS sent,
+            count(*) FILTER (WHERE status IN ('delivered', 'read'))::int AS delivered,
+            count(*) FILTER (WHERE status = 'read')::int AS read,
+            count(*) FILTER (WHERE status = 'failed')::int AS failed
+       FROM messages WHERE campaign_id = $1`,
+    [campaignId],
+  )
+  return r!
 }
