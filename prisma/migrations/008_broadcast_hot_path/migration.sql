@@ -6,6 +6,8 @@
 -- Hand-written parts (the rest matches prisma/schema.prisma): the counter shards' trigger
 -- and fold function, the queue's partial index, fillfactors.
 
+SET lock_timeout = '5s';
+
 ----------------------------------------------------------------------------------
 -- subscribers.tags, campaigns.target_tags: never NULL (`tags && $1` must mean what it says)
 ----------------------------------------------------------------------------------
