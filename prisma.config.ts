@@ -3,12 +3,16 @@
 //  - point the CLI at our WebAssembly engine stand-in (no native download),
 //    unless the user chose an engine with PRISMA_SCHEMA_ENGINE_BINARY;
 //  - supply the database URL: DATABASE_URL (environment or .env), or else the
-//    project's embedded PostgreSQL, started on demand.
+//    project's embedded PostgreSQL, started on demand;
+//  - regenerate the client after the commands that change the schema or the
+//    database to match it: Prisma 7's `migrate dev` no longer does, and a
+//    field just migrated would fail with `Unknown argument` until it was.
 import { fileURLToPath } from 'node:url'
 
 import { defineConfig } from 'prisma/config'
 
 import { findConfiguredUrl, resolveDatabaseUrl } from './src/db/config.ts'
+import { ensureClientFresh } from './src/migrate/generate.ts'
 
 process.env.PRISMA_SCHEMA_ENGINE_BINARY ||= fileURLToPath(new URL('./bin/schema-engine.mjs', import.meta.url))
 
@@ -18,6 +22,21 @@ const OFFLINE_COMMANDS = new Set(['generate', 'validate', 'format', 'version', '
 const command = process.argv.slice(2).find((a) => !a.startsWith('-') || a === '-v' || a === '--version')
 const args = process.argv.slice(2)
 const offline = ((command !== undefined && OFFLINE_COMMANDS.has(command)) || args.includes('-h') || args.includes('--help')) && !findConfiguredUrl()
+
+// Runs after the command, on success only, and only when schema.prisma differs
+// from the schema the generated client was made from.
+const REGENERATE_AFTER = new Set(['migrate dev', 'migrate reset', 'db push', 'db pull'])
+if (REGENERATE_AFTER.has(args.filter((a) => !a.startsWith('-')).slice(0, 2).join(' '))) {
+  process.on('exit', (code) => {
+    if (code !== 0) return
+    try {
+      if (ensureClientFresh({ stdio: 'inherit' }).regenerated) process.stderr.write('Regenerated the Prisma client (src/generated/prisma) to match prisma/schema.prisma.\n')
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\nRun \`npm run generate\`.\n`)
+      process.exitCode = 1
+    }
+  })
+}
 
 const { url } = offline
   ? { url: 'postgresql://offline@127.0.0.1:1/not_started' }

@@ -1,10 +1,11 @@
-import { createMigration, MigrateError } from '../../migrate/index.ts'
+import { createMigration, ensureClientFresh, MigrateError } from '../../migrate/index.ts'
+import { CLIENT_REGENERATED } from '../render.ts'
 import { MIGRATIONS_DIR_OPTION, type Command } from '../command.ts'
 
 export const createCommand: Command = {
   name: 'migrate:create',
   scriptNames: ['migrate:create'],
-  summary: 'Create the next numbered migration (migration.sql + down.sql) from changes to prisma/schema.prisma.',
+  summary: 'Create the next migration (migration.sql + a round-trip-checked down.sql) from changes to prisma/schema.prisma.',
   options: [
     { name: 'name', type: 'string', valueName: '<snake_case_name>', description: 'What the migration does, e.g. add_message_reactions (required)' },
     { name: 'empty', type: 'boolean', description: 'Create an empty migration for hand-written SQL (down.sql is a stub to complete)' },
@@ -30,7 +31,9 @@ export const createCommand: Command = {
     if (!r.name) return 0
     ctx.out.out('  migration.sql')
     ctx.out.out('  down.sql')
+    for (const note of r.notes) ctx.out.out(`Note: ${note}`)
     for (const note of r.needsHandWork) ctx.out.out(`By hand: ${note}`)
+    if (!ctx.values.schema && !ctx.values.empty && ensureClientFresh().regenerated) ctx.out.out(CLIENT_REGENERATED)
     ctx.out.out(`Next: review both files, then \`npm run migrate:verify\` and \`npm run migrate\``)
     return 0
   },
