@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { projectRoot } from '../db/config.ts'
-import { describeDifference, diffCatalogs, snapshotCatalog } from './catalog.ts'
+import { describeDifference, diffCatalogs, droppedColumns, snapshotCatalog } from './catalog.ts'
 import { MigrateError } from './errors.ts'
 import { INCOMPLETE_DOWN_MARKER, readMigrations, readUpSql, type LocalMigration } from './files.ts'
 import { silentLogger, type Logger } from './logger.ts'
@@ -183,12 +183,14 @@ export async function computeDown(opts: ComputeDownOptions): Promise<ComputedDow
   if (/^-- Warnings:/m.test(engineSql)) missing.push('the engine warned about data loss in this down (see its Warnings comment below): check that losing it is intended')
   // A rename's down is a rename back: only that restores the column order (and keeps the data).
   const renamed = withRenames(engineSql)
-  let problems = renamed.renames.length ? await roundTrip(opts.url, opts.history, renamed.sql, logger) : undefined
+  const readded = new Set<string>()
+  let problems = renamed.renames.length ? await roundTrip(opts.url, opts.history, renamed.sql, logger, readded) : undefined
   if (problems?.length === 0) {
     engineSql = renamed.sql
     notes.push(...renamed.renames.map(describeRename))
-  } else problems = await roundTrip(opts.url, opts.history, engineSql, logger)
+  } else problems = await roundTrip(opts.url, opts.history, engineSql, logger, readded)
   missing.push(...problems)
+  for (const c of readded) notes.push(`the down adds \`${c}\` back empty and as the last column of its table: its data went with the up, and PostgreSQL cannot put a column back in its old place`)
 
   const complete = missing.length === 0
   const header = complete
@@ -228,7 +230,7 @@ async function atState<T>(url: string, history: Array<{ name: string; sql: strin
 }
 
 /** Round trip on a throwaway database; returns the problems found (empty when the down undoes the migration exactly). */
-async function roundTrip(url: string, history: Array<{ name: string; sql: string }>, down: string, logger: Logger): Promise<string[]> {
+async function roundTrip(url: string, history: Array<{ name: string; sql: string }>, down: string, logger: Logger, readded: Set<string> = new Set()): Promise<string[]> {
   const last = history.at(-1)!
   return atState(url, history.slice(0, -1), async (client, schema) => {
     const problems: string[] = []
@@ -245,7 +247,8 @@ async function roundTrip(url: string, history: Array<{ name: string; sql: string
       const f = describeSqlError(err, down)
       return [`the generated down fails: ${f.message}${f.statement ? ` (at \`${f.statement.replace(/\s+/g, ' ').slice(0, 80)}\`)` : ''}`]
     }
-    for (const d of diffCatalogs(beforeUp, await snapshotCatalog(client, schema))) problems.push(`after the down, ${describeDifference(d)}`)
+    for (const c of droppedColumns(beforeUp, afterUp)) readded.add(c)
+    for (const d of diffCatalogs(beforeUp, await snapshotCatalog(client, schema), { readdedColumns: readded })) problems.push(`after the down, ${describeDifference(d)}`)
     if (problems.length) return problems
     try {
       await runInTransaction(client, last.sql, `${last.name}/migration.sql`)
