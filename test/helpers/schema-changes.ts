@@ -1,6 +1,8 @@
 // One edit of prisma/schema.prisma per kind of change a migration can make,
 // applied to the real schema (so they keep working as the history grows),
-// each with a script that uses it through the generated client.
+// each with a script that uses it through the generated client. The scripts
+// remove what they wrote, so a rollback afterwards destroys no data (and
+// needs no --accept-data-loss).
 import assert from 'node:assert/strict'
 
 export interface SchemaChange {
@@ -42,7 +44,7 @@ export const SCHEMA_CHANGES: SchemaChange[] = [
     edit: (s) => replaceOnce(s, /^( {2}name +String\? +@db\.VarChar\(255\)\n)(?= {2}\/\/\/ Free-form tags)/m, '$1  nickname     String?\n'),
     up: /ALTER TABLE "subscribers" ADD COLUMN\s+"nickname" TEXT/,
     table: 'subscribers',
-    use: `const s = await prisma.subscriber.create({ data: { phone: '+4915112345001', nickname: 'Nick' } })\nconsole.log(s.nickname)`,
+    use: `const s = await prisma.subscriber.create({ data: { phone: '+4915112345001', nickname: 'Nick' } })\nawait prisma.subscriber.delete({ where: { id: s.id } })\nconsole.log(s.nickname)`,
     expect: 'Nick',
   },
   {
@@ -60,7 +62,7 @@ export const SCHEMA_CHANGES: SchemaChange[] = [
     edit: (s) => replaceOnce(s, /^( {2}groups {3}GroupMember\[\]\n {2}messages Message\[\]\n)/m, '$1  notes    SubscriberNote[]\n') + NOTE_MODEL,
     up: /CREATE TABLE "subscriber_notes"/,
     table: 'subscriber_notes',
-    use: `const s = await prisma.subscriber.findFirstOrThrow({ include: { notes: true } })\nconst n = await prisma.subscriberNote.create({ data: { subscriberId: s.id, body: 'called back' } })\nconsole.log(n.body)`,
+    use: `const s = await prisma.subscriber.findFirstOrThrow({ include: { notes: true } })\nconst n = await prisma.subscriberNote.create({ data: { subscriberId: s.id, body: 'called back' } })\nawait prisma.subscriberNote.delete({ where: { id: n.id } })\nconsole.log(n.body)`,
     expect: 'called back',
   },
   {
