@@ -28,14 +28,15 @@ export function clientState(root: string = projectRoot()): ClientState {
 }
 
 /**
- * Runs `prisma generate` when the client is stale or missing. Synchronous so
+ * Runs `prisma generate` when the client is stale. Synchronous so
  * that prisma.config.ts can call it from an exit handler. Returns whether it
  * regenerated; `output` receives Prisma's own lines (default: none shown).
  */
 export function ensureClientFresh(opts: { root?: string; stdio?: 'inherit' | 'pipe' } = {}): { regenerated: boolean; state: ClientState } {
   const root = opts.root ?? projectRoot()
   const state = clientState(root)
-  if (state === 'fresh') return { regenerated: false, state }
+  // Never generated (a copy without `npm install`): not ours to start; importing it says what is missing.
+  if (state !== 'stale') return { regenerated: false, state }
   const bin = path.join(root, 'node_modules', '.bin', 'prisma')
   const r = spawnSync(bin, ['generate'], { cwd: root, env: withLocalBin(root, process.env), stdio: opts.stdio === 'inherit' ? ['ignore', 2, 2] : 'pipe', encoding: 'utf8' })
   if (r.status !== 0) {
