@@ -5,7 +5,10 @@
 //  - supply the database URL: DIRECT_DATABASE_URL, else DATABASE_URL
 //    (environment or .env), or else the project's embedded PostgreSQL, started
 //    on demand. The CLI changes the schema and takes a session-level advisory
-//    lock, so it must not go through the app's transaction pooler.
+//    lock, so it must not go through the app's transaction pooler;
+//  - regenerate the client after the commands that change the schema or the
+//    database to match it: Prisma 7's `migrate dev` no longer does, and a
+//    field just migrated would fail with `Unknown argument` until it was.
 import { fileURLToPath } from 'node:url'
 
 import { defineConfig } from 'prisma/config'
@@ -13,6 +16,7 @@ import { defineConfig } from 'prisma/config'
 import { findConfiguredUrl, resolveDatabaseUrl } from './src/db/config.ts'
 import { DatabaseUrlError } from './src/db/url.ts'
 import { hidePassword } from './src/engine/secrets.ts'
+import { ensureClientFresh } from './src/migrate/generate.ts'
 
 process.env.PRISMA_SCHEMA_ENGINE_BINARY ||= fileURLToPath(new URL('./bin/schema-engine.mjs', import.meta.url))
 
@@ -45,6 +49,21 @@ const hide = (u: string): string => {
 }
 const url = hide(resolvedUrl)
 const shadowDatabaseUrl = process.env.SHADOW_DATABASE_URL ? hide(process.env.SHADOW_DATABASE_URL) : undefined
+
+// Runs after the command, on success only, and only when schema.prisma differs
+// from the schema the generated client was made from.
+const REGENERATE_AFTER = new Set(['migrate dev', 'migrate reset', 'db push', 'db pull'])
+if (REGENERATE_AFTER.has(args.filter((a) => !a.startsWith('-')).slice(0, 2).join(' '))) {
+  process.on('exit', (code) => {
+    if (code !== 0) return
+    try {
+      if (ensureClientFresh({ stdio: 'inherit' }).regenerated) process.stderr.write('Regenerated the Prisma client (src/generated/prisma) to match prisma/schema.prisma.\n')
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\nRun \`npm run generate\`.\n`)
+      process.exitCode = 1
+    }
+  })
+}
 
 export default defineConfig({
   schema: 'prisma/schema.prisma',

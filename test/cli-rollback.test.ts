@@ -1,7 +1,7 @@
 // `migrate:rollback` through the real CLI: plans, dry runs with data counts,
 // every bad argument (exit 2, database untouched), and refusals.
 import assert from 'node:assert/strict'
-import { appendFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
@@ -117,10 +117,16 @@ describe('migrate:rollback', () => {
     const snap = await snapshotCatalog(db.url)
     const fx = copyFixture('basic')
     try {
-      rmSync(path.join(fx.dir, '002_add_user_nickname', 'down.sql'))
+      // A missing down.sql is generated; 003's leaves its trigger function behind, so it is an incomplete stub.
+      const down003 = path.join(fx.dir, '003_create_posts', 'down.sql')
+      const original003 = readFileSync(down003, 'utf8')
+      rmSync(down003)
       const noDown = await runCli(['migrate:rollback', '--steps=2'], { url: db.url, migrationsDir: fx.dir })
       assert.equal(noDown.code, 1)
-      assert.equal(noDown.err[0], `Error: Cannot roll back \`002_add_user_nickname\`: \`${path.relative(process.cwd(), fx.dir)}/002_add_user_nickname/down.sql\` does not exist.`)
+      assert.equal(noDown.err[0], `Error: Cannot roll back \`003_create_posts\`: the generated \`${path.relative(process.cwd(), fx.dir)}/003_create_posts/down.sql\` is incomplete; the engine cannot undo everything this migration does.`)
+      assert.ok(noDown.err.includes('    after the down, function `set_updated_at()` is left over (not there before)'), noDown.stderr)
+      assert.match(readFileSync(down003, 'utf8'), /^-- migrate:incomplete/)
+      writeFileSync(down003, original003)
       writeFileSync(path.join(fx.dir, '002_add_user_nickname', 'down.sql'), '-- migrate:incomplete: write SQL that undoes migration.sql\n')
       const stub = await runCli(['migrate:rollback', '--steps=2'], { url: db.url, migrationsDir: fx.dir })
       assert.equal(stub.code, 1)

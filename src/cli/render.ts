@@ -84,3 +84,6 @@ export function printStatus(out: Output, s: StatusReport): void {
   if (s.lockHolder) out.out(`In progress: session pid ${s.lockHolder.pid}${s.lockHolder.applicationName ? ` (${s.lockHolder.applicationName})` : ''} holds the migration lock: a deploy or rollback is running; its migration shows as pending until it commits`)
   for (const line of nextSteps(s)) out.out(line)
 }
+
+/** After `prisma generate` ran because schema.prisma had changed since the client was generated. */
+export const CLIENT_REGENERATED = 'Regenerated: the Prisma client (src/generated/prisma), to match prisma/schema.prisma'

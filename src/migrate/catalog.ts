@@ -137,7 +137,18 @@ export async function snapshotCatalog(db: pg.Client | string, schema?: string): 
 }
 
 /** What differs going from `before` to `after`, named by object. */
-export function diffCatalogs(before: CatalogSnapshot, after: CatalogSnapshot): CatalogDifference[] {
+/**
+ * Columns (`table.column`) present in `before`, gone in `dropped`: a down that
+ * restores them can only add them at the end of their table (PostgreSQL has no
+ * column positions to insert at), so their place is left out of the order check.
+ */
+export function droppedColumns(before: CatalogSnapshot, dropped: CatalogSnapshot): Set<string> {
+  const out = new Set<string>()
+  for (const [key, o] of before) if (o.kind === 'column' && !dropped.has(key)) out.add(o.name)
+  return out
+}
+
+export function diffCatalogs(before: CatalogSnapshot, after: CatalogSnapshot, opts: { readdedColumns?: Set<string> } = {}): CatalogDifference[] {
   const out: CatalogDifference[] = []
   // A comment goes and comes with its object: the object's own difference already names it.
   const withItsObject = (o: CatalogObject) => o.kind === 'comment' && before.has(o.name) !== after.has(o.name)
@@ -147,7 +158,7 @@ export function diffCatalogs(before: CatalogSnapshot, after: CatalogSnapshot): C
       if (!withItsObject(b)) out.push({ kind: b.kind, name: b.name, change: 'removed', before: b.definition })
       continue
     }
-    const order = columnOrder(b, a)
+    const order = columnOrder(b, a, opts.readdedColumns)
     if (a.definition !== b.definition || order) {
       out.push({ kind: b.kind, name: b.name, change: 'changed', before: b.definition + (order?.[0] ?? ''), after: a.definition + (order?.[1] ?? '') })
     }
@@ -157,10 +168,11 @@ export function diffCatalogs(before: CatalogSnapshot, after: CatalogSnapshot): C
 }
 
 /** The order of the columns both have, when it changed (added or dropped columns are named on their own). */
-function columnOrder(b: CatalogObject, a: CatalogObject): [string, string] | undefined {
+function columnOrder(b: CatalogObject, a: CatalogObject, readded?: Set<string>): [string, string] | undefined {
   if (!b.columns || !a.columns) return undefined
-  const inA = new Set(a.columns)
-  const inB = new Set(b.columns)
+  const keep = (c: string) => !readded?.has(`${b.name}.${c}`)
+  const inA = new Set(a.columns.filter(keep))
+  const inB = new Set(b.columns.filter(keep))
   const was = b.columns.filter((c) => inA.has(c)).join(', ')
   const is = a.columns.filter((c) => inB.has(c)).join(', ')
   return was === is ? undefined : [` (columns ${was})`, ` (columns ${is})`]

@@ -1,18 +1,17 @@
-// `migrate:create`: the next numbered migration from schema.prisma changes
-// (Prisma's `migrate dev --create-only`), with a down.sql computed by diffing
-// the other way. Both diffs run BEFORE anything is written, against the
-// existing migrations, so a failure leaves the folder untouched.
-import { spawn } from 'node:child_process'
+// `migrate:create`: the next migration from schema.prisma changes (Prisma's
+// `migrate dev --create-only`), with its down.sql computed by the schema engine
+// between the migration histories (with and without the new migration) and
+// checked by a round trip (see down.ts). Everything runs BEFORE anything is
+// written, so a failure leaves the folder untouched.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { projectRoot } from '../db/config.ts'
+import { parseTarget } from './connection.ts'
+import { computeDown, isEmptyScript, MIGRATION_LOCK_TOML, prismaDiff, withoutSchemaQualifier, withoutTransactionControl, withRenames, sameSchemaAfter, describeRename } from './down.ts'
 import { MigrateError } from './errors.ts'
-import { INCOMPLETE_DOWN_MARKER, readMigrations } from './files.ts'
+import { INCOMPLETE_DOWN_MARKER, readMigrations, readUpSql } from './files.ts'
 import { silentLogger, type Logger } from './logger.ts'
-import { defaultMigrationsDir, displayPath, withLocalBin } from './options.ts'
-import { quoteIdent, splitStatements } from './sql.ts'
-import { connect, withDatabase } from './connection.ts'
-import { randomBytes } from 'node:crypto'
+import { defaultMigrationsDir, displayPath } from './options.ts'
 
 export interface CreateOptions {
   name: string
@@ -25,9 +24,10 @@ export interface CreateOptions {
   /** Extra environment for the Prisma CLI (DATABASE_URL; SHADOW_DATABASE_URL to use your own shadow database). */
   env?: Record<string, string>
   /**
-   * Database URL whose server hosts a throwaway shadow database for
-   * `--from-migrations` (created and dropped here) unless env or
-   * process.env has SHADOW_DATABASE_URL.
+   * Database URL (required unless `empty`): the schema engine replays the
+   * history on shadow databases it creates and drops on this server (unless
+   * SHADOW_DATABASE_URL names one), and the down's round trip runs on a
+   * throwaway database there. Its `?schema=` is used.
    */
   url?: string
 }
@@ -38,6 +38,8 @@ export interface CreateResult {
   dir: string | undefined
   /** Notes for the author: parts that need hand-written SQL. */
   needsHandWork: string[]
+  /** Where the files differ from Prisma's own output, for review. */
+  notes: string[]
 }
 
 export const NAME_PATTERN = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/
@@ -54,7 +56,23 @@ export function validateMigrationName(name: string): void {
 /** First statement of every generated migration.sql (see docs/migration-lint.md). */
 export const LOCK_TIMEOUT_LINE = "SET lock_timeout = '5s';"
 
-export function nextMigrationName(existing: string[], name: string): string {
+/** `npx prisma migrate dev` names its folders with a 14-digit UTC time. */
+const TIMESTAMPED = /^(\d{14})_/
+
+/**
+ * The folder name for a new migration: it must sort (as a plain string, the
+ * way Prisma orders folders) after every existing one. Numbered (`008_x`)
+ * while the history is numbered; once a `migrate dev` folder (`20261202120000_x`)
+ * is the last one, timestamped the same way, since no number would sort after it.
+ */
+export function nextMigrationName(existing: string[], name: string, now: Date = new Date()): string {
+  const last = [...existing].sort().at(-1)
+  const stamp = TIMESTAMPED.exec(last ?? '')?.[1]
+  if (stamp !== undefined) {
+    const current = now.toISOString().replace(/\D/g, '').slice(0, 14)
+    // A clock behind the last folder's must still sort after it.
+    return `${current > stamp ? current : String(BigInt(stamp) + 1n)}_${name}`
+  }
   let max = 0
   let width = 3
   for (const n of existing) {
@@ -63,60 +81,13 @@ export function nextMigrationName(existing: string[], name: string): string {
     max = Math.max(max, Number(m[1]))
     width = Math.max(width, m[1]!.length)
   }
-  return `${String(max + 1).padStart(width, '0')}_${name}`
-}
-
-async function prismaDiff(args: string[], env: Record<string, string>): Promise<string> {
-  const root = projectRoot()
-  const bin = path.join(root, 'node_modules', '.bin', 'prisma')
-  const [cmd, argv] = existsSync(bin) ? [bin, ['migrate', 'diff', ...args]] : ['npx', ['prisma', 'migrate', 'diff', ...args]]
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv as string[], { cwd: root, env: withLocalBin(root, { ...process.env, ...env }), stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (err += d))
-    child.on('error', reject)
-    child.on('close', (code) => {
-      if (code === 0) resolve(out)
-      else {
-        reject(
-          new MigrateError('PRISMA_CLI', `\`prisma migrate diff ${args.join(' ')}\` failed (exit code ${code}).`, {
-            hint: 'Check that `npx prisma validate` passes and the schema engine works (`npx prisma version`)',
-            details: (err || out).trim().split('\n').slice(-15).map((l) => `    ${l}`),
-          }),
-        )
-      }
-    })
-  })
-}
-
-/** A throwaway shadow database next to `url` (never `url`'s own database: Prisma resets the shadow). */
-async function createShadow(url: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const admin = await connect(url)
-  const suffix = `_shadow_${randomBytes(4).toString('hex')}`
-  const name = admin.target.database.slice(0, 63 - suffix.length) + suffix
-  try {
-    await admin.client.query(`CREATE DATABASE ${quoteIdent(name)}`)
-  } catch (err) {
-    await admin.close()
-    throw new MigrateError('PERMISSION', `Cannot create a shadow database for \`prisma migrate diff\`: ${(err as Error).message}`, {
-      hint: 'Set SHADOW_DATABASE_URL to an empty database you may reset, or grant CREATEDB',
-      cause: err,
+  const next = `${String(max + 1).padStart(width, '0')}_${name}`
+  if (last !== undefined && next <= last) {
+    throw new MigrateError('BAD_ARGUMENT', `\`${next}\` would sort before \`${last}\`, and migrations are applied in name order.`, {
+      hint: 'Rename the folders to a wider number (e.g. `0999_x`) before they are applied anywhere, or use `npx prisma migrate dev --create-only`',
     })
   }
-  return {
-    url: withDatabase(url, name),
-    drop: async () => {
-      await admin.client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`).catch(() => {})
-      await admin.close()
-    },
-  }
-}
-
-/** True when the script holds no statements (Prisma prints `-- This is an empty migration.`). */
-function isEmptyScript(sql: string): boolean {
-  return splitStatements(sql).length === 0
+  return next
 }
 
 export async function createMigration(opts: CreateOptions): Promise<CreateResult> {
@@ -127,7 +98,7 @@ export async function createMigration(opts: CreateOptions): Promise<CreateResult
   mkdirSync(migrationsDir, { recursive: true })
   // Prisma reads the provider from this file when replaying migrations; the first migration writes it.
   const lockFile = path.join(migrationsDir, 'migration_lock.toml')
-  if (!existsSync(lockFile)) writeFileSync(lockFile, '# Please do not edit this file manually\n# It should be added in your version-control system (e.g., Git)\nprovider = "postgresql"\n')
+  if (!existsSync(lockFile)) writeFileSync(lockFile, MIGRATION_LOCK_TOML)
   const existing = readMigrations(migrationsDir)
   const clash = existing.find((m) => m.name.replace(/^\d+_/, '') === opts.name)
   if (clash) {
@@ -135,6 +106,7 @@ export async function createMigration(opts: CreateOptions): Promise<CreateResult
   }
   const name = nextMigrationName(existing.map((m) => m.name), opts.name)
   const needsHandWork: string[] = []
+  const notes: string[] = []
   let up: string
   let down: string
   if (opts.empty) {
@@ -142,30 +114,27 @@ export async function createMigration(opts: CreateOptions): Promise<CreateResult
     down = `-- ${INCOMPLETE_DOWN_MARKER}: write SQL that undoes migration.sql, then delete this line.\n-- Rollbacks refuse to run this file while the line above is here.\n`
     needsHandWork.push('migration.sql and down.sql are empty: write both by hand, then run `npm run migrate:verify`')
   } else {
-    // A fresh shadow database for each diff: each replays the migrations from scratch.
-    const diff = async (args: string[]): Promise<string> => {
-      const env = { ...opts.env }
-      const shadow = !env.SHADOW_DATABASE_URL && !process.env.SHADOW_DATABASE_URL && opts.url ? await createShadow(opts.url) : undefined
-      if (shadow) env.SHADOW_DATABASE_URL = shadow.url
-      try {
-        return await prismaDiff(args, env)
-      } finally {
-        await shadow?.drop()
-      }
-    }
-    up = await diff(['--from-migrations', migrationsDir, '--to-schema', schemaPath, '--script'])
+    if (!opts.url) throw new MigrateError('BAD_ARGUMENT', 'createMigration needs `url`: the schema engine replays the history on shadow databases on its server.', { hint: 'Pass the database URL' })
+    // The engine makes (and drops) its own shadow databases next to DATABASE_URL.
+    const env = { ...opts.env, DATABASE_URL: opts.env?.DATABASE_URL ?? opts.url }
+    up = withoutSchemaQualifier(withoutTransactionControl(await prismaDiff(['--from-migrations', migrationsDir, '--to-schema', schemaPath, '--script'], env)), parseTarget(opts.url).schema)
     if (isEmptyScript(up)) {
       logger.info(`No changes: ${displayPath(schemaPath)} matches the migrations; nothing was created.`)
-      return { name: undefined, dir: undefined, needsHandWork: [] }
+      return { name: undefined, dir: undefined, needsHandWork: [], notes: [] }
     }
-    down = await diff(['--from-schema', schemaPath, '--to-migrations', migrationsDir, '--script'])
+    if (/^-- Warnings:/m.test(up)) needsHandWork.push('Prisma flagged warnings in migration.sql (possible data loss or required columns without defaults): review it')
+    const previous = existing.map((m) => ({ name: m.name, sql: readUpSql(m) }))
+    const renamed = withRenames(up)
+    if (renamed.renames.length && (await sameSchemaAfter(opts.url, previous, up, renamed.sql))) {
+      up = renamed.sql
+      notes.push(...renamed.renames.map(describeRename))
+    }
     // Lint rule (src/migrate/lint.ts): a blocked ALTER must give up, not queue every query on the table behind it.
     up = `${LOCK_TIMEOUT_LINE}\n${up}`
-    if (/Warnings:/.test(up)) needsHandWork.push('Prisma flagged warnings in migration.sql (possible data loss or required columns without defaults): review it')
-    if (/Warnings:/.test(down)) needsHandWork.push('Prisma flagged warnings in down.sql: review it')
-    if (isEmptyScript(down)) needsHandWork.push('down.sql came out empty: write the SQL that undoes migration.sql by hand')
-    if (/\b(TRIGGER|FUNCTION|CHECK|POLICY|VIEW)\b/i.test(up)) needsHandWork.push('migration.sql touches triggers/functions/checks/views, which Prisma does not diff: complete down.sql by hand')
-    down = `-- Down migration for ${name}, generated from schema.prisma by prisma migrate diff.\n-- Prisma does not see triggers, functions or check constraints: add them by hand if migration.sql has any.\n${down}`
+    const history = [...previous, { name, sql: up }]
+    const computed = await computeDown({ url: opts.url, history, logger, ...(opts.env ? { env: opts.env } : {}) })
+    down = computed.text
+    for (const m of computed.missing) needsHandWork.push(`down.sql is incomplete: ${m}`)
   }
   const dir = path.join(migrationsDir, name)
   const tmp = path.join(migrationsDir, `.${name}.tmp`)
@@ -176,5 +145,5 @@ export async function createMigration(opts: CreateOptions): Promise<CreateResult
   // Appear whole or not at all: a half-written folder would be applied as is.
   renameSync(tmp, dir)
   logger.info(`Created: ${displayPath(dir)}`)
-  return { name, dir, needsHandWork }
+  return { name, dir, needsHandWork, notes }
 }

@@ -9,6 +9,7 @@ import { connect, grantHint, type Connection, type Target } from './connection.t
 import { MigrateError } from './errors.ts'
 import { INCOMPLETE_DOWN_MARKER, readMigrations, resolveMigrationName, runsOutsideTransaction, type LocalMigration } from './files.ts'
 import { applyTimeouts, withLockRetries, type TimeoutOptions } from './guard.ts'
+import { downForRollback } from './down.ts'
 import { markRolledBack, readHistory, type HistoryRow } from './history.ts'
 import { withMigrationLock } from './lock.ts'
 import type { Logger } from './logger.ts'
@@ -120,9 +121,8 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
       })
     }
     const downFile = displayPath(m.downPath)
-    if (m.down === undefined) {
-      throw new MigrateError('NO_DOWN', `Cannot roll back \`${e.name}\`: \`${downFile}\` does not exist.`, { hint: `Write ${downFile} (SQL that undoes migration.sql), then run \`npm run migrate:verify\`` })
-    }
+    // No down.sql (e.g. `npx prisma migrate dev`): generate, check, save and show it; throws when incomplete.
+    if (m.down === undefined) m.down = await downForRollback({ url: opts.url, migration: m, logger })
     if (m.down.includes(INCOMPLETE_DOWN_MARKER)) {
       throw new MigrateError('NO_DOWN', `Cannot roll back \`${e.name}\`: \`${downFile}\` is a stub that was never completed.`, { hint: `Complete ${downFile} and remove its \`${INCOMPLETE_DOWN_MARKER}\` line, then run \`npm run migrate:verify\`` })
     }

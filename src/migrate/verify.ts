@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { connect, withDatabase, type Connection } from './connection.ts'
-import { describeDifference, diffCatalogs, snapshotCatalog, type CatalogDifference } from './catalog.ts'
+import { describeDifference, diffCatalogs, droppedColumns, snapshotCatalog, type CatalogDifference } from './catalog.ts'
 import { MigrateError } from './errors.ts'
 import { INCOMPLETE_DOWN_MARKER, readMigrations } from './files.ts'
 import type { Logger } from './logger.ts'
@@ -111,7 +111,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
         if (m.down === undefined) v.problems.push(`no down.sql: it cannot be rolled back`)
         else if (m.down.includes(INCOMPLETE_DOWN_MARKER)) v.problems.push(`down.sql is an unfinished stub (${INCOMPLETE_DOWN_MARKER})`)
         else if (await run(m.down, downFile, 'down')) {
-          v.downDifferences = diffCatalogs(before, await snapshotCatalog(c, schema))
+          v.downDifferences = diffCatalogs(before, await snapshotCatalog(c, schema), { readdedColumns: droppedColumns(before, afterUp) })
           for (const d of v.downDifferences) v.problems.push(`after down: ${describeDifference(d)}`)
           if (await run(up, upFile, 'up again after down')) {
             v.reapplyDifferences = diffCatalogs(afterUp, await snapshotCatalog(c, schema))

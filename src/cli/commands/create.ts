@@ -1,12 +1,13 @@
-import { createMigration, MigrateError } from '../../migrate/index.ts'
+import { createMigration, ensureClientFresh, MigrateError } from '../../migrate/index.ts'
 import { lintMigrations } from '../../migrate/lint.ts'
+import { CLIENT_REGENERATED } from '../render.ts'
 import { MIGRATIONS_DIR_OPTION, type Command } from '../command.ts'
 import { printLint } from './lint.ts'
 
 export const createCommand: Command = {
   name: 'migrate:create',
   scriptNames: ['migrate:create'],
-  summary: 'Create the next numbered migration (migration.sql + down.sql) from changes to prisma/schema.prisma.',
+  summary: 'Create the next migration (migration.sql + a round-trip-checked down.sql) from changes to prisma/schema.prisma.',
   options: [
     { name: 'name', type: 'string', valueName: '<snake_case_name>', description: 'What the migration does, e.g. add_message_reactions (required)' },
     { name: 'empty', type: 'boolean', description: 'Create an empty migration for hand-written SQL (down.sql is a stub to complete)' },
@@ -32,11 +33,13 @@ export const createCommand: Command = {
     if (!r.name) return 0
     ctx.out.out('  migration.sql')
     ctx.out.out('  down.sql')
+    for (const note of r.notes) ctx.out.out(`Note: ${note}`)
     for (const note of r.needsHandWork) ctx.out.out(`By hand: ${note}`)
     // The new migration is after the lint baseline: it must pass `migrate:lint` (CI runs it).
     const lint = await lintMigrations({ only: [r.name], ...(ctx.migrationsDir ? { migrationsDir: ctx.migrationsDir } : {}), ...(db ? { url: db.url } : {}) })
     printLint(ctx.out, lint)
     if (lint.errors.length) ctx.out.out(`By hand: fix the ${lint.errors.length} lint error${lint.errors.length === 1 ? '' : 's'} above before applying it (\`npm run migrate:lint\`)`)
+    if (!ctx.values.schema && !ctx.values.empty && ensureClientFresh().regenerated) ctx.out.out(CLIENT_REGENERATED)
     ctx.out.out(`Next: review both files, then \`npm run migrate:lint\`, \`npm run migrate:verify\` and \`npm run migrate\``)
     return 0
   },

@@ -1,6 +1,6 @@
-import { deploy } from '../../migrate/index.ts'
+import { deploy, ensureClientFresh } from '../../migrate/index.ts'
 import { MIGRATIONS_DIR_OPTION, libOptions, type Command } from '../command.ts'
-import { databaseLine } from '../render.ts'
+import { CLIENT_REGENERATED, databaseLine } from '../render.ts'
 import { TIMEOUT_OPTIONS, timeoutOptions } from '../safety.ts'
 
 export const migrateCommand: Command = {
@@ -24,6 +24,8 @@ export const migrateCommand: Command = {
     const total = r.alreadyApplied + r.applied.length
     if (r.applied.length === 0) ctx.out.out(`Up to date: ${total} migration${total === 1 ? '' : 's'} applied, none pending`)
     else ctx.out.out(`Up to date: ${total} migration${total === 1 ? '' : 's'} applied (${r.applied.length} just now, ${Math.round(performance.now() - t0)}ms)`)
+    // The project's own history: the client must know what was just migrated (Prisma 7 leaves it stale).
+    if (!ctx.migrationsDir && ensureClientFresh().regenerated) ctx.out.out(CLIENT_REGENERATED)
     return 0
   },
 }
