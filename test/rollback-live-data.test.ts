@@ -4,7 +4,7 @@
 // here independently of the CLI's own loss measurement).
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -24,6 +24,22 @@ function droppedTableLines(name: string, c: TableCounts, indent: string): string
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
 
+/** The real history's folders, oldest first: tests keep passing when a migration is added. */
+const FOLDERS = readdirSync(REAL_MIGRATIONS).filter((d) => existsSync(path.join(REAL_MIGRATIONS, d, 'migration.sql'))).sort()
+const TOP = FOLDERS.at(-1)!
+/** Everything after 004 (campaigns and later), newest first. */
+const AFTER_004 = FOLDERS.filter((f) => f > '004_create_messages_table').reverse()
+
+/** `lines` contains `expected` in this order (other lines may stand between). */
+function assertInOrder(lines: string[], expected: string[]): void {
+  let at = 0
+  for (const e of expected) {
+    const i = lines.indexOf(e, at)
+    assert.ok(i >= 0, `missing, in order: ${e}\n--- in:\n${lines.join('\n')}`)
+    at = i + 1
+  }
+}
+
 describe('destructive commands on a seeded database', () => {
   let seeded: Seeded
   before(async () => {
@@ -33,37 +49,36 @@ describe('destructive commands on a seeded database', () => {
     await seeded.drop()
   })
 
-  test('rollback --steps=3 without a terminal: refused (exit 7) with the exact loss, nothing changed', async () => {
+  test('rollback --to=004 without a terminal: refused (exit 7) with the exact loss, nothing changed', async () => {
     const db = await seeded.copy()
     const counts = await countEverything(db.url)
     const catalog = await snapshotCatalog(db.url)
     const history = await historyOf(db.url)
-    const r = await runCli(['migrate:rollback', '--steps=3'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    const r = await runCli(['migrate:rollback', '--to=004_create_messages_table'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
     assert.equal(r.code, 7, r.stderr)
     assert.deepEqual(r.out, [
       `Database: ${shownUrl(db.url)} (DATABASE_URL from the environment)`,
-      'Plan: undo 3 migrations in one transaction, newest first: 007_add_database_rules, 006_add_updated_at_triggers, 005_create_campaigns_table',
+      `Plan: undo ${AFTER_004.length} migrations in one transaction, newest first: ${AFTER_004.join(', ')}`,
     ])
     const ids = counts.messages!.nonNull.campaign_id!
     assert.ok(ids > 0 && counts.campaigns!.rows > 0, 'the seed links messages to campaigns')
-    assert.deepEqual(r.err, [
-      'Error: Refusing to roll back: it would destroy data. Nothing was changed.',
-      'Data that would be lost:',
+    assert.deepEqual(r.err.slice(0, 2), ['Error: Refusing to roll back: it would destroy data. Nothing was changed.', 'Data that would be lost:'])
+    assertInOrder(r.err, [
       ...droppedTableLines('campaign_groups', counts.campaign_groups!, '    '),
       ...droppedTableLines('campaigns', counts.campaigns!, '    '),
       `    table \`messages\`: ${plural(ids, 'row update')} (${counts.messages!.rows} → ${counts.messages!.rows} rows)`,
       `      non-null values gone: campaign_id ${ids}`,
-      'Hint: See the plan with `npm run migrate:rollback -- --steps=3 --dry-run`; to go ahead and lose this data: `npm run migrate:rollback -- --steps=3 --accept-data-loss`',
     ])
+    assert.equal(r.err.at(-1), 'Hint: See the plan with `npm run migrate:rollback -- --to=004_create_messages_table --dry-run`; to go ahead and lose this data: `npm run migrate:rollback -- --to=004_create_messages_table --accept-data-loss`')
     assert.deepEqual(await countEverything(db.url), counts)
     assert.deepEqual(diffCatalogs(catalog, await snapshotCatalog(db.url)), [])
     assert.deepEqual(await historyOf(db.url), history)
   })
 
-  test('rollback --steps=3 --accept-data-loss: reports what really went, keeps the history, and migrate re-applies', async () => {
+  test('rollback --to=004 --accept-data-loss: reports what really went, keeps the history, and migrate re-applies', async () => {
     const db = await seeded.copy()
     const before = await countEverything(db.url)
-    const r = await runCli(['migrate:rollback', '--steps=3', '--accept-data-loss'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    const r = await runCli(['migrate:rollback', '--to=004_create_messages_table', '--accept-data-loss'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
     assert.equal(r.code, 0, r.stderr)
     const afterRollback = await countEverything(db.url)
     // Independently: what is gone.
@@ -71,26 +86,26 @@ describe('destructive commands on a seeded database', () => {
     assert.equal(afterRollback.campaign_groups, undefined)
     assert.equal(afterRollback.messages!.nonNull.campaign_id, 0)
     const ids = before.messages!.nonNull.campaign_id!
-    assert.deepEqual(r.out.slice(5), [
+    assertInOrder(r.out, [
       'Lost:',
       ...droppedTableLines('campaign_groups', before.campaign_groups!, '  '),
       ...droppedTableLines('campaigns', before.campaigns!, '  '),
       `  table \`messages\`: ${plural(ids, 'row update')} (${before.messages!.rows} → ${before.messages!.rows} rows)`,
       `    non-null values gone: campaign_id ${ids}`,
-      'Done: 3 rolled back; latest applied is now `004_create_messages_table`',
     ])
+    assert.equal(r.out.at(-1), `Done: ${AFTER_004.length} rolled back; latest applied is now \`004_create_messages_table\``)
     // Everything else is untouched.
     for (const t of ['users', 'whatsapp_groups', 'group_admins', 'subscribers', 'group_members']) assert.deepEqual(afterRollback[t], before[t], t)
-    // The history keeps the rollback (when), and Prisma agrees the three are not applied.
+    // The history keeps the rollback (when): status shows them rolled back.
     const h = await historyOf(db.url)
-    assert.deepEqual(h.slice(-3), ['005_create_campaigns_table rolled back', '006_add_updated_at_triggers rolled back', '007_add_database_rules rolled back'])
+    assert.deepEqual(h.slice(-AFTER_004.length), [...AFTER_004].reverse().map((n) => `${n} rolled back`))
     const s = await runCli(['migrate:status'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
     assert.equal(s.code, 1)
     assert.match(s.out[5]!, /^\[ \] 005_create_campaigns_table +rolled back \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ +down\.sql$/)
 
     const m = await runCli(['migrate'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
     assert.equal(m.code, 0, m.stderr)
-    assert.equal(m.out.at(-1)?.replace(/\d+ms/, '<n>ms'), 'Up to date: 7 migrations applied (3 just now, <n>ms)')
+    assert.equal(m.out.at(-1)?.replace(/\d+ms/, '<n>ms'), `Up to date: ${FOLDERS.length} migrations applied (${AFTER_004.length} just now, <n>ms)`)
     const again = await countEverything(db.url)
     for (const t of ['users', 'whatsapp_groups', 'group_admins', 'subscribers', 'group_members']) assert.deepEqual(again[t], before[t], t)
     assert.equal(again.campaigns!.rows, 0)
@@ -101,7 +116,7 @@ describe('destructive commands on a seeded database', () => {
     const users = (await countEverything(db.url)).users
     const r = await runCli(['migrate:rollback', '--to=001_create_users_table', '--accept-data-loss'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
     assert.equal(r.code, 0, r.stderr)
-    assert.equal(r.out.at(-1), 'Done: 6 rolled back; latest applied is now `001_create_users_table`')
+    assert.equal(r.out.at(-1), `Done: ${FOLDERS.length - 1} rolled back; latest applied is now \`001_create_users_table\``)
     assert.deepEqual(Object.keys(await countEverything(db.url)), ['users'])
     const m = await runCli(['migrate'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
     assert.equal(m.code, 0, m.stderr)
@@ -204,7 +219,7 @@ describe('destructive commands on a seeded database', () => {
       rmSync(dir, { recursive: true })
 
       // In a down.sql: the rollback is refused and nothing changes.
-      const down = path.join(fx.dir, '007_add_database_rules', 'down.sql')
+      const down = path.join(fx.dir, TOP, 'down.sql')
       writeFileSync(down, `DROP TABLE campaign_groups;\nCOMMIT;\n${readFileSync(down, 'utf8')}`)
       const counts = await countEverything(db.url)
       const d = await runCli(['migrate:rollback', '--accept-data-loss'], { url: db.url, migrationsDir: fx.dir })
@@ -284,7 +299,7 @@ describe('destructive commands on a seeded database', () => {
     const db = await seeded.copy()
     const fx = copyOfRealMigrations()
     try {
-      appendFileSync(path.join(fx.dir, '007_add_database_rules', 'down.sql'), '\nSELECT pg_sleep(5);\n')
+      appendFileSync(path.join(fx.dir, TOP, 'down.sql'), '\nSELECT pg_sleep(5);\n')
       const counts = await countEverything(db.url)
       const r = await runCli(['migrate:rollback', '--statement-timeout=0.5'], { url: db.url, migrationsDir: fx.dir })
       assert.equal(r.code, 8, r.stderr)
@@ -345,7 +360,7 @@ describe('destructive commands on a seeded database', () => {
       // Typed, the spec's spelling works.
       const typed = await npm(['migrate:rollback', '--steps=2', '--accept-data-loss'], {})
       assert.equal(typed.code, 0, typed.stderr)
-      assert.equal(typed.out.at(-1), 'Done: 2 rolled back; latest applied is now `005_create_campaigns_table`')
+      assert.equal(typed.out.at(-1), `Done: 2 rolled back; latest applied is now \`${FOLDERS.at(-3)}\``)
     } finally {
       rmSync(home, { recursive: true, force: true })
     }
