@@ -90,7 +90,7 @@ describe('edges', () => {
       ])
       const v = await runCli(['migrate:verify'], { url: u.toString(), migrationsDir: basic })
       assert.equal(v.code, 1, v.stderr)
-      assert.ok(v.err.includes(`Hint: Grant it: \`ALTER ROLE ${role} CREATEDB\`, or run verify against the embedded server (unset DATABASE_URL)`), v.stderr)
+      assert.ok(v.err.includes(`Hint: Grant it: \`ALTER ROLE ${role} CREATEDB\`, or use the embedded server (unset DATABASE_URL)`), v.stderr)
     } finally {
       await fresh.drop()
       await adminQuery(`DROP ROLE IF EXISTS ${role}`)

@@ -10,16 +10,16 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { connect, withDatabase, type Connection } from './connection.ts'
 import { describeDifference, diffCatalogs, droppedColumns, snapshotCatalog, type CatalogDifference } from './catalog.ts'
-import { MigrateError } from './errors.ts'
 import { INCOMPLETE_DOWN_MARKER, readMigrations } from './files.ts'
 import type { Logger } from './logger.ts'
 import { defaultMigrationsDir, displayPath, resolved, type CommonOptions } from './options.ts'
 import { census, compareLoss } from './census.ts'
+import { createLike } from './throwaway.ts'
 import { deploy } from './deploy.ts'
 import { rollback } from './rollback.ts'
 import { describeSqlError, excerpt, runInTransaction } from './run-sql.ts'
 import { runSeed } from './seed.ts'
-import { quoteIdent, quoteLiteral } from './sql.ts'
+import { quoteIdent } from './sql.ts'
 
 export interface MigrationVerification {
   name: string
@@ -64,20 +64,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   let conn: Connection | undefined
   try {
     await dropLeftovers(admin, prefix, logger)
-    const enc = (await admin.client.query<{ e: string; c: string; t: string }>(
-      `SELECT pg_encoding_to_char(encoding) AS e, datcollate AS c, datctype AS t FROM pg_database WHERE datname = current_database()`,
-    )).rows[0]!
-    try {
-      await admin.client.query(`CREATE DATABASE ${quoteIdent(database)} TEMPLATE template0 ENCODING ${quoteLiteral(enc.e)} LC_COLLATE ${quoteLiteral(enc.c)} LC_CTYPE ${quoteLiteral(enc.t)}`)
-    } catch (err) {
-      if ((err as { code?: string }).code === '42501') {
-        throw new MigrateError('PERMISSION', `User \`${admin.target.user}\` may not create databases, and verify needs a throwaway one.`, {
-          hint: `Grant it: \`ALTER ROLE ${admin.target.user} CREATEDB\`, or run verify against the embedded server (unset DATABASE_URL)`,
-          cause: err,
-        })
-      }
-      throw err
-    }
+    await createLike(admin, database, 'verify needs a throwaway one')
     created = true
     logger.info(`Using: throwaway database ${database} (dropped afterwards)`)
     conn = await connect(withDatabase(opts.url, database), { applicationName: 'wateen-migrate-verify' })
