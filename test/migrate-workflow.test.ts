@@ -134,7 +134,9 @@ describe('the everyday workflow on a copy of the project and its real history', 
         assert.ok(name, `${change.kind}: no migration created:\n${c.stdout}`)
         assert.ok(created.every((n) => n < name), `${name} sorts after ${created.join(', ')}`)
         created.push(name)
-        assert.doesNotMatch(c.stdout, /By hand:/, change.kind)
+        // A dropped column's values cannot come back with a rollback: the lint says so (and only then).
+        if (change.kind === 'drop column') assert.match(c.stdout, /By hand: fix the 1 lint error above before applying it/, change.kind)
+        else assert.doesNotMatch(c.stdout, /By hand:/, change.kind)
         assert.match(c.stdout, /Regenerated: the Prisma client/, change.kind)
         const dir = path.join(p.dir, 'prisma', 'migrations', name)
         assert.match(readFileSync(path.join(dir, 'migration.sql'), 'utf8'), change.up, change.kind)
