@@ -1,5 +1,7 @@
-// Staged copies of prisma/schema.prisma, one per generated migration (001-005), and the
-// Prisma CLI calls that turn consecutive stages into migration.sql / down.sql.
+// Staged copies of the schema, one per generated migration (001-005), and the Prisma CLI
+// calls that turn consecutive stages into migration.sql / down.sql. The stages are cut
+// from test/fixtures/schema-001-005.prisma, the schema as it was when 001-005 were
+// generated: later migrations (008 …) change prisma/schema.prisma, not that history.
 //
 // Regenerate the generated history after changing the schema (the tests compare with it):
 //   DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres tsx test/helpers/schema-stages.ts --write
@@ -14,6 +16,8 @@ const run = promisify(execFile)
 
 export const projectDir = fileURLToPath(new URL('../../', import.meta.url))
 export const schemaPath = path.join(projectDir, 'prisma/schema.prisma')
+/** The schema 001-005 were generated from (frozen: the history does not change with the schema). */
+export const historySchemaPath = path.join(projectDir, 'test/fixtures/schema-001-005.prisma')
 export const migrationsDir = path.join(projectDir, 'prisma/migrations')
 
 /** The seed's order: each migration introduces one table plus the join tables it brings along. */
@@ -82,7 +86,7 @@ export function stageSchema(schema: string, models: ReadonlySet<string>): string
  * `?schema=app`. `prisma migrate dev` itself diffs against a fresh shadow database (empty
  * schema present), which is exactly what the empty datamodel describes.
  */
-export function writeStages(schema = readFileSync(schemaPath, 'utf8')): string[] {
+export function writeStages(schema = readFileSync(historySchemaPath, 'utf8')): string[] {
   const dir = path.join(tmpdir(), `watify-stages-${process.pid}`)
   mkdirSync(dir, { recursive: true })
   const models = new Set<string>()

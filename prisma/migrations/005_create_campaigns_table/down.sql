@@ -3,7 +3,6 @@
 -- cleared (the rollback reports how many).
 UPDATE "messages" SET "campaign_id" = NULL WHERE "campaign_id" IS NOT NULL;
 
-
 -- DropForeignKey
 ALTER TABLE "messages" DROP CONSTRAINT "messages_campaign_id_fkey";
 
