@@ -68,7 +68,7 @@ export const SCHEMA_CHANGES: SchemaChange[] = [
   {
     kind: 'add index',
     name: 'index_subscriber_name',
-    edit: (s) => replaceOnce(s, /^( {2}@@index\(\[tags\], type: Gin\)\n)/m, '$1  @@index([name])\n'),
+    edit: (s) => replaceOnce(s, /^( {2}@@unique\(\[phone\]\)\n)/m, '$1  @@index([name])\n'),
     up: /CREATE INDEX "subscribers_name_idx" ON "subscribers"\("name"\)/,
     table: 'subscribers',
     use: `console.log(await prisma.subscriber.count({ where: { name: 'nobody at all' } }))`,
