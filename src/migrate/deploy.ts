@@ -10,12 +10,12 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { connect, grantHint, type Connection } from './connection.ts'
 import { MigrateError } from './errors.ts'
-import { checksumOf, readMigrations, runsOutsideTransaction, type LocalMigration } from './files.ts'
+import { checksumOf, runsOutsideTransaction, type LocalMigration } from './files.ts'
 import { ensureHistoryTable, readHistory, recordFailed, recordFinished, recordLogs, recordStarted } from './history.ts'
 import { applyTimeouts, withLockRetries, type TimeoutOptions } from './guard.ts'
-import { withMigrationLock } from './lock.ts'
+import { underMigrationLock } from './lock.ts'
 import type { Logger } from './logger.ts'
-import { displayPath, resolved, type CommonOptions } from './options.ts'
+import { displayPath, type CommonOptions } from './options.ts'
 import { assertNoTransactionControl, describeSqlError, excerpt, isServerError, runInTransaction, sqlFailureError } from './run-sql.ts'
 import { quoteIdent, splitStatements } from './sql.ts'
 import { computeStatus, type HistoryStatus } from './state.ts'
@@ -35,17 +35,7 @@ export type DeployOptions = CommonOptions & TimeoutOptions
 
 /** Applies every pending migration, in order, each in its own transaction, under the migration lock. */
 export async function deploy(opts: DeployOptions): Promise<DeployResult> {
-  const { migrationsDir, logger } = resolved(opts)
-  const local = readMigrations(migrationsDir)
-  const conn = await connect(opts.url)
-  try {
-    return await withMigrationLock(conn.client, () => deployLocked(conn, local, opts, logger), {
-      logger,
-      ...(opts.migrationLockWaitMs !== undefined ? { timeoutMs: opts.migrationLockWaitMs } : {}),
-    })
-  } finally {
-    await conn.close()
-  }
+  return underMigrationLock(opts, (conn, local, logger) => deployLocked(conn, local, opts, logger))
 }
 
 /** Problems that stop a deploy before it touches anything (the same that make `migrate:status` exit 3). */

@@ -11,8 +11,11 @@
 // migrations that run outside a transaction; so instead of working around the
 // pooler, these commands refuse it and name the direct URL.
 import type pg from 'pg'
+import { connect, type Connection } from './connection.ts'
 import { MigrateError } from './errors.ts'
+import { readMigrations, type LocalMigration } from './files.ts'
 import type { Logger } from './logger.ts'
+import { resolved, type CommonOptions } from './options.ts'
 
 export const PRISMA_ADVISORY_LOCK_ID = 72707369
 
@@ -82,5 +85,23 @@ export async function withMigrationLock<T>(client: pg.Client, fn: () => Promise<
   } finally {
     // If the connection broke, the server released the lock with the session.
     await client.query(`SELECT pg_advisory_unlock($1)`, [PRISMA_ADVISORY_LOCK_ID]).catch(() => {})
+  }
+}
+
+/**
+ * What deploy, rollback and reset share: read the migrations folder, connect,
+ * run `fn` holding the migration lock, and always close the connection.
+ */
+export async function underMigrationLock<T>(opts: CommonOptions, fn: (conn: Connection, local: LocalMigration[], logger: Logger) => Promise<T>): Promise<T> {
+  const { migrationsDir, logger } = resolved(opts)
+  const local = readMigrations(migrationsDir)
+  const conn = await connect(opts.url)
+  try {
+    return await withMigrationLock(conn.client, () => fn(conn, local, logger), {
+      logger,
+      ...(opts.migrationLockWaitMs !== undefined ? { timeoutMs: opts.migrationLockWaitMs } : {}),
+    })
+  } finally {
+    await conn.close()
   }
 }

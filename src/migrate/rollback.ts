@@ -7,13 +7,13 @@
 // that loss.
 import { connect, grantHint, type Connection, type Target } from './connection.ts'
 import { MigrateError } from './errors.ts'
-import { INCOMPLETE_DOWN_MARKER, readMigrations, resolveMigrationName, runsOutsideTransaction, type LocalMigration } from './files.ts'
+import { INCOMPLETE_DOWN_MARKER, resolveMigrationName, runsOutsideTransaction, type LocalMigration } from './files.ts'
 import { applyTimeouts, withLockRetries, type TimeoutOptions } from './guard.ts'
 import { downForRollback } from './down.ts'
 import { markRolledBack, readHistory, type HistoryRow } from './history.ts'
-import { withMigrationLock } from './lock.ts'
+import { underMigrationLock } from './lock.ts'
 import type { Logger } from './logger.ts'
-import { displayPath, resolved, type CommonOptions } from './options.ts'
+import { displayPath, type CommonOptions } from './options.ts'
 import { refusal, runMeasured, type LossConsent, type LossReport } from './loss.ts'
 import { isCatalogOnly, splitStatements } from './sql.ts'
 import { assertNoTransactionControl, describeSqlError, isServerError, runScript, sqlFailureError } from './run-sql.ts'
@@ -63,17 +63,7 @@ export function validateRollbackArgs(opts: { steps?: number | undefined; to?: st
 
 export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   validateRollbackArgs(opts)
-  const { migrationsDir, logger } = resolved(opts)
-  const local = readMigrations(migrationsDir)
-  const conn = await connect(opts.url)
-  try {
-    return await withMigrationLock(conn.client, () => rollbackLocked(conn, local, opts, logger), {
-      logger,
-      ...(opts.migrationLockWaitMs !== undefined ? { timeoutMs: opts.migrationLockWaitMs } : {}),
-    })
-  } finally {
-    await conn.close()
-  }
+  return underMigrationLock(opts, (conn, local, logger) => rollbackLocked(conn, local, opts, logger))
 }
 
 async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: RollbackOptions, logger: Logger): Promise<RollbackResult> {
