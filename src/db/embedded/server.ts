@@ -53,7 +53,12 @@ export async function stopServer(dataDir: string, info: PidInfo, log: Log, patie
   // A hung server gets a short fast shutdown; a user's `stop` waits for the checkpoint.
   for (const [mode, sec] of [['fast', patienceSec], ['immediate', Math.min(patienceSec, 2)]] as const) {
     const r = await run(b.pgCtl, ['stop', '-D', dataDir, '-m', mode, '-w', '-t', String(sec)], as, (sec + 10) * 1000)
-    if (r.code === 0 || !isAlive(info.pid)) return
+    if (r.code === 0) {
+      // pg_ctl returns once the pid file is gone; the postmaster may still be exiting.
+      for (let i = 0; i < 60 && isAlive(info.pid); i++) await sleep(50)
+      return
+    }
+    if (!isAlive(info.pid)) return
   }
   try {
     process.kill(info.pid, 'SIGKILL')
