@@ -10,6 +10,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 
 import { describeDifference, diffCatalogs, snapshotCatalog, type CatalogSnapshot } from '../src/migrate/index.ts'
+import { runMigrationScript } from '../src/migrate/run-sql.ts'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
 import { applyAllMigrations, migrationFile, migrationFolders, runScript } from './helpers/migrations.ts'
 import { STAGES, generatedHistory, projectDir } from './helpers/schema-stages.ts'
@@ -95,25 +96,29 @@ test('the comparison catches a forgotten DROP: each statement of each down.sql l
       const drops = lines.flatMap((line, i) => (/^\s*(DROP|ALTER)\b/i.test(line) ? [i] : []))
       assert.ok(drops.length > 0, `${folder}/down.sql drops nothing`)
       const beforeUp = await snapshotCatalog(client)
-      for (const i of drops) {
-        const statement = lines[i]!.trim()
+      const cases = drops.map((i) => ({ statement: lines[i]!.trim(), without: lines.filter((_, j) => j !== i).join('\n') }))
+      const parameters = new Map<string, string[] | null>()
+      for (const { statement } of cases) {
         const dropped = droppedObject(statement)
-        // Up and the crippled down in one transaction, rolled back: the next case starts from the same state.
+        if ('reloptions' in dropped) parameters.set(dropped.reloptions, await reloptions(client, dropped.reloptions))
+      }
+      // Up once, as a deploy runs it (a no-transaction migration cannot run inside BEGIN); each
+      // crippled down then runs in a transaction that is rolled back, so every case starts here.
+      await runMigrationScript(client, up, `${folder}/migration.sql`)
+      for (const { statement, without } of cases) {
+        const dropped = droppedObject(statement)
         await client.query('BEGIN')
         try {
           if ('reloptions' in dropped) {
-            const before = await reloptions(client, dropped.reloptions)
-            await client.query(up)
-            await client.query(lines.filter((_, j) => j !== i).join('\n'))
-            assert.notDeepEqual(await reloptions(client, dropped.reloptions), before, `${folder}/down.sql without \`${statement}\`: storage parameters restored anyway`)
+            await client.query(without)
+            assert.notDeepEqual(await reloptions(client, dropped.reloptions), parameters.get(dropped.reloptions), `${folder}/down.sql without \`${statement}\`: storage parameters restored anyway`)
             named++
             continue
           }
           const { object, change } = dropped
-          await client.query(up)
           assert.ok((await snapshotCatalog(client)).has(object), `${folder} creates no ${object}`)
           try {
-            await client.query(lines.filter((_, j) => j !== i).join('\n'))
+            await client.query(without)
           } catch (err) {
             // A later statement that needs this one gone (a table still using the type) refuses: caught too.
             assert.equal((err as { code?: string }).code, '2BP01', `${folder}/down.sql without \`${statement}\`: ${String(err)}`)
@@ -136,7 +141,6 @@ test('the comparison catches a forgotten DROP: each statement of each down.sql l
           await client.query('ROLLBACK')
         }
       }
-      await client.query(up)
     }
   } finally {
     await client.end()

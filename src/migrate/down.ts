@@ -23,7 +23,7 @@ import { INCOMPLETE_DOWN_MARKER, readMigrations, readUpSql, type LocalMigration 
 import { silentLogger, type Logger } from './logger.ts'
 import { displayPath, withLocalBin } from './options.ts'
 import { parseTarget, type Connection } from './connection.ts'
-import { describeSqlError, runInTransaction } from './run-sql.ts'
+import { describeSqlError, runMigrationScript } from './run-sql.ts'
 import { splitStatements } from './sql.ts'
 import { withThrowawayDatabase } from './throwaway.ts'
 
@@ -217,7 +217,7 @@ async function atState<T>(url: string, history: Array<{ name: string; sql: strin
   return withThrowawayDatabase(url, 'down', async ({ client, target }) => {
     for (const m of history) {
       try {
-        await runInTransaction(client, m.sql, `${m.name}/migration.sql`)
+        await runMigrationScript(client, m.sql, `${m.name}/migration.sql`)
       } catch (err) {
         throw new MigrateError('MIGRATION_FAILED', `Cannot check the down: migration ${m.name} fails on an empty database: ${describeSqlError(err, m.sql).message}`, {
           hint: 'Run `npm run migrate:verify` to see which migration breaks the history',
@@ -236,13 +236,13 @@ async function roundTrip(url: string, history: Array<{ name: string; sql: string
     const problems: string[] = []
     const beforeUp = await snapshotCatalog(client, schema)
     try {
-      await runInTransaction(client, last.sql, `${last.name}/migration.sql`)
+      await runMigrationScript(client, last.sql, `${last.name}/migration.sql`)
     } catch (err) {
       return [`migration.sql itself fails on a database at the previous migration: ${describeSqlError(err, last.sql).message}`]
     }
     const afterUp = await snapshotCatalog(client, schema)
     try {
-      await runInTransaction(client, down, `${last.name}/down.sql (generated)`)
+      await runMigrationScript(client, down, `${last.name}/down.sql (generated)`)
     } catch (err) {
       const f = describeSqlError(err, down)
       return [`the generated down fails: ${f.message}${f.statement ? ` (at \`${f.statement.replace(/\s+/g, ' ').slice(0, 80)}\`)` : ''}`]
@@ -251,7 +251,7 @@ async function roundTrip(url: string, history: Array<{ name: string; sql: string
     for (const d of diffCatalogs(beforeUp, await snapshotCatalog(client, schema), { readdedColumns: readded })) problems.push(`after the down, ${describeDifference(d)}`)
     if (problems.length) return problems
     try {
-      await runInTransaction(client, last.sql, `${last.name}/migration.sql`)
+      await runMigrationScript(client, last.sql, `${last.name}/migration.sql`)
     } catch (err) {
       return [`migration.sql fails when applied again after the down: ${describeSqlError(err, last.sql).message}`]
     }

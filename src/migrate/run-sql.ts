@@ -2,7 +2,7 @@
 // failure by migration name and failing statement.
 import type pg from 'pg'
 import { MigrateError, type MigrateErrorCode } from './errors.ts'
-import { findTransactionControl, statementAtPosition } from './sql.ts'
+import { findTransactionControl, runsOutsideTransaction, splitStatements, statementAtPosition } from './sql.ts'
 
 export interface SqlFailure {
   message: string
@@ -105,5 +105,26 @@ export async function runInTransaction(client: pg.Client, script: string, file: 
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {})
     throw err
+  }
+}
+
+/**
+ * Runs a migration.sql or down.sql the way `npm run migrate` runs it, without
+ * the history table (verify, the generated down's round trip): in one
+ * transaction, or, when it declares the no-transaction line, one statement at
+ * a time, each committed. A failing statement's error position is made a
+ * position in the whole script, so describeSqlError names it.
+ */
+export async function runMigrationScript(client: pg.Client, script: string, file: string): Promise<void> {
+  if (!runsOutsideTransaction(script)) return runInTransaction(client, script, file)
+  for (const st of splitStatements(script)) {
+    try {
+      await client.query(st.text)
+    } catch (err) {
+      const e = err as { position?: string }
+      const before = [...script.slice(0, st.start)].length
+      e.position = String(before + (Number(e.position) > 0 ? Number(e.position) : 1))
+      throw err
+    }
   }
 }

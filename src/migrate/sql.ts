@@ -5,7 +5,7 @@
 // query. (What a rollback destroys is measured, not parsed: see loss.ts.)
 // The lexer itself lives in src/sql/split.ts, shared with the engine stand-in.
 
-export { positionToIndex, quoteIdent, quoteLiteral, splitStatements, statementAtPosition, type Statement } from '../sql/split.ts'
+export { positionToIndex, quoteIdent, quoteLiteral, runsOutsideTransaction, splitStatements, statementAtPosition, type Statement } from '../sql/split.ts'
 import { splitStatements } from '../sql/split.ts'
 
 /** Statements that end, split or hand over the transaction a migration runs in. */

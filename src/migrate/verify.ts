@@ -17,7 +17,7 @@ import { census, compareLoss } from './census.ts'
 import { createLike } from './throwaway.ts'
 import { deploy } from './deploy.ts'
 import { rollback } from './rollback.ts'
-import { describeSqlError, excerpt, runInTransaction } from './run-sql.ts'
+import { describeSqlError, excerpt, runMigrationScript } from './run-sql.ts'
 import { runSeed } from './seed.ts'
 import { quoteIdent } from './sql.ts'
 
@@ -80,7 +80,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       const up = readFileSync(m.sqlPath, 'utf8')
       const run = async (sql: string, file: string, phase: string): Promise<boolean> => {
         try {
-          await runInTransaction(c, sql, file)
+          await runMigrationScript(c, sql, file)
           return true
         } catch (err) {
           const f = describeSqlError(err, sql)

@@ -1,9 +1,11 @@
-// Applies prisma/migrations/*/migration.sql in order with plain pg, each in a transaction, the
-// way a deploy does (without the history table: these tests are about the schema itself).
+// Applies prisma/migrations/*/migration.sql in order with plain pg, the way a deploy does (each
+// in a transaction, or statement by statement when it declares the no-transaction line), without
+// the history table: these tests are about the schema itself.
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 
+import { runMigrationScript } from '../../src/migrate/run-sql.ts'
 import { migrationsDir } from './schema-stages.ts'
 
 export function migrationFolders(): string[] {
@@ -17,17 +19,12 @@ export function migrationFile(folder: string, file: 'migration.sql' | 'down.sql'
   return readFileSync(path.join(migrationsDir, folder, file), 'utf8')
 }
 
-/** Runs `sql` as one simple query inside a transaction (plpgsql bodies stay intact). */
+/** Runs a migration script as `npm run migrate` does: one transaction, or statement by statement. */
 export async function runScript(url: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
-    await client.query('BEGIN')
-    await client.query(sql)
-    await client.query('COMMIT')
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
+    await runMigrationScript(client, sql, 'script')
   } finally {
     await client.end()
   }
