@@ -133,7 +133,7 @@ describe('commands', () => {
         '002_add_tags/migration.sql:4  warning  prefer-identity: Serial types make schema, dependency, and permission management difficult.',
         '    Fix: Use an `IDENTITY` column instead.',
         '002_add_tags/migration.sql:11  warning  require-statement-timeout: Missing `set statement_timeout` before potentially slow operations',
-        '    Fix: Configure a `statement_timeout` before this statement',
+        '    Fix: `npm run migrate` already runs every statement under a statement_timeout (300 s unless `--statement-timeout` says otherwise); `npx prisma migrate deploy` does not: set one in the file only if it must hold there too',
         'Next: review both files, then `npm run migrate:lint`, `npm run migrate:verify` and `npm run migrate`',
       ])
       assert.deepEqual(r.err, [])

@@ -55,6 +55,7 @@ const FIXES: Record<string, string> = {
   'disallowed-unique-constraint': `Build the unique index CONCURRENTLY (\`${NO_TRANSACTION_MARKER}\` migration), then \`ADD CONSTRAINT ... UNIQUE USING INDEX\``,
   'adding-serial-primary-key-field': 'Add the column nullable, backfill, build a unique index CONCURRENTLY, then ADD PRIMARY KEY USING INDEX',
   'require-lock-timeout': "Start the file with `SET lock_timeout = '5s';` so a blocked ALTER gives up instead of queueing every query on the table behind it",
+  'require-statement-timeout': '`npm run migrate` already runs every statement under a statement_timeout (300 s unless `--statement-timeout` says otherwise); `npx prisma migrate deploy` does not: set one in the file only if it must hold there too',
   'ban-concurrent-index-creation-in-transaction': `Make \`${NO_TRANSACTION_MARKER}\` the first line of the file: CONCURRENTLY cannot run inside the migration's transaction`,
 }
 
