@@ -27,6 +27,8 @@ const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n =
 /** The real history's folders, oldest first: tests keep passing when a migration is added. */
 const FOLDERS = readdirSync(REAL_MIGRATIONS).filter((d) => existsSync(path.join(REAL_MIGRATIONS, d, 'migration.sql'))).sort()
 const TOP = FOLDERS.at(-1)!
+/** A new migration's folder name: numbered after the real history, so it sorts last. */
+const next = (name: string): string => `${String(FOLDERS.length + 1).padStart(3, '0')}_${name}`
 /** Everything after 004 (campaigns and later), newest first. */
 const AFTER_004 = FOLDERS.filter((f) => f > '004_create_messages_table').reverse()
 
@@ -127,7 +129,7 @@ describe('destructive commands on a seeded database', () => {
     const db = await seeded.copy()
     const fx = copyOfRealMigrations()
     try {
-      const dir = path.join(fx.dir, '008_extras')
+      const dir = path.join(fx.dir, next('extras'))
       mkdirSync(dir)
       writeFileSync(
         path.join(dir, 'migration.sql'),
@@ -196,7 +198,7 @@ describe('destructive commands on a seeded database', () => {
     const db = await seeded.copy()
     const fx = copyOfRealMigrations()
     try {
-      const dir = path.join(fx.dir, '008_commit')
+      const dir = path.join(fx.dir, next('commit'))
       mkdirSync(dir)
       const file = path.relative(ROOT, path.join(dir, 'migration.sql'))
       writeFileSync(path.join(dir, 'migration.sql'), 'CREATE TABLE t_c1 (id int);\nCOMMIT;\nCREATE TABLE t_c2 (id int);\nSELECT * FROM nope;\n')
@@ -236,7 +238,8 @@ describe('destructive commands on a seeded database', () => {
     const db = await seeded.copy()
     const fx = copyOfRealMigrations()
     try {
-      const broken = path.join(fx.dir, '006_add_updated_at_triggers', 'down.sql')
+      const second = FOLDERS.at(-2)!
+      const broken = path.join(fx.dir, second, 'down.sql')
       appendFileSync(broken, '\nSELECT * FROM no_such_table;\n')
       const line = readFileSync(broken, 'utf8').split('\n').indexOf('SELECT * FROM no_such_table;') + 1
       const counts = await countEverything(db.url)
@@ -244,9 +247,9 @@ describe('destructive commands on a seeded database', () => {
       const history = await historyOf(db.url)
       const r = await runCli(['migrate:rollback', '--steps=3', '--accept-data-loss'], { url: db.url, migrationsDir: fx.dir })
       assert.equal(r.code, 1, r.stderr)
-      const file = path.relative(ROOT, path.join(fx.dir, '006_add_updated_at_triggers', 'down.sql'))
+      const file = path.relative(ROOT, broken)
       assert.deepEqual(r.err, [
-        'Error: Rolling back `006_add_updated_at_triggers` failed: relation "no_such_table" does not exist',
+        `Error: Rolling back \`${second}\` failed: relation "no_such_table" does not exist`,
         `Failing statement (${file}, line ${line}):`,
         '    SELECT * FROM no_such_table',
         'Nothing was rolled back: the whole plan runs in one transaction, and it was rolled back.',
@@ -315,7 +318,7 @@ describe('destructive commands on a seeded database', () => {
     const db = await seeded.copy()
     const fx = copyOfRealMigrations()
     try {
-      const dir = path.join(fx.dir, '008_new')
+      const dir = path.join(fx.dir, next('new'))
       mkdirSync(dir)
       writeFileSync(path.join(dir, 'migration.sql'), 'CREATE TABLE t_new (id int);\n')
       appendFileSync(path.join(fx.dir, '001_create_users_table', 'migration.sql'), ' ')

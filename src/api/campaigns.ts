@@ -29,7 +29,7 @@ SELECT c.status::text AS status, c.message_type::text AS message_type, c.body, c
 // members of the target groups; each subscriber once. Two statements (any/all) so
 // the partial GIN index on opted-in subscribers' tags (007) serves the tag branch.
 // Already-messaged subscribers are skipped by the unique (campaign_id, subscriber_id)
-// rule of 008: even a fan-out that bypasses the campaign lock cannot double-send.
+// rule of 009: even a fan-out that bypasses the campaign lock cannot double-send.
 function fanOutInsert(match: 'any' | 'all'): Statement {
   return {
     name: `watify_fan_out_insert_${match}_v2`,

@@ -24,7 +24,7 @@ export interface ClaimedMessage {
 export const CLAIM_TIMEOUT_MS = 5 * 60_000
 export const CLAIM_MAX_LIMIT = 1000
 
-// Served by messages_queue_idx (008), in index order: never-claimed messages first (oldest
+// Served by messages_queue_idx (009), in index order: never-claimed messages first (oldest
 // id first), then lapsed claims. SKIP LOCKED: concurrent senders each take rows the others
 // have not locked, without waiting; the claim (claimed_at = now()) commits with the
 // statement, so a later claim sees it and skips it until it lapses.

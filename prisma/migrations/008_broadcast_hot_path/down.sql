@@ -1,7 +1,7 @@
 -- Rollback: 008_broadcast_hot_path
 -- Returns the database to its state after 007. Counter shards are folded into the
 -- campaigns columns first, so the counters 007 maintains stay exact; the other data
--- (claims, tag arrays) is kept as it is: claimed_at goes, which only forgets which
+-- (target tag arrays) is kept as it is: claimed_at goes, which only forgets which
 -- queued messages a sender holds.
 
 SELECT campaign_counters_fold(NULL);
@@ -73,11 +73,6 @@ CREATE TRIGGER messages_campaign_stats_truncate
   FOR EACH STATEMENT EXECUTE FUNCTION messages_maintain_campaign_stats();
 
 ALTER TABLE messages RESET (fillfactor);
--- Takes messages_queue_idx (on claimed_at) along.
+-- A sender's claims on queued messages are forgotten (the loss report lists them).
 ALTER TABLE messages DROP COLUMN claimed_at;
-DROP INDEX messages_campaign_id_subscriber_id_key;
-CREATE INDEX "messages_campaign_id_status_idx" ON "messages"("campaign_id", "status");
-
-CREATE INDEX "subscribers_tags_idx" ON "subscribers" USING GIN ("tags");
 ALTER TABLE campaigns ALTER COLUMN target_tags DROP NOT NULL;
-ALTER TABLE subscribers ALTER COLUMN tags DROP NOT NULL;

@@ -1,48 +1,30 @@
 -- Migration: 008_broadcast_hot_path
 -- Description: the broadcast hot path under concurrent load: sharded campaign counters
--- (webhooks no longer serialize on the campaign row), one message per subscriber per
--- campaign, the sender's queue (claims with a timeout), HOT-friendly messages indexes,
--- NOT NULL tag arrays and one GIN index on subscribers.tags instead of two.
+-- (webhooks no longer serialize on the campaign row), the sender's queue column (claims
+-- with a timeout), room for HOT updates on messages, NOT NULL target tags on campaigns.
+-- Its index changes on messages and subscribers (big tables) are 009's: they are built
+-- CONCURRENTLY, outside a transaction, so that webhooks and imports keep writing.
 -- Hand-written parts (the rest matches prisma/schema.prisma): the counter shards' trigger
--- and fold function, the queue's partial index, fillfactors.
+-- and fold function, fillfactors.
 
 SET lock_timeout = '5s';
 
 ----------------------------------------------------------------------------------
--- subscribers.tags, campaigns.target_tags: never NULL (`tags && $1` must mean what it says)
+-- campaigns.target_tags: never NULL (`tags && $1` must mean what it says; subscribers.tags
+-- gets the same rule in 009, without a long lock on a big table)
 ----------------------------------------------------------------------------------
 
-UPDATE subscribers SET tags = '{}' WHERE tags IS NULL;
-ALTER TABLE subscribers ALTER COLUMN tags SET NOT NULL;
 UPDATE campaigns SET target_tags = '{}' WHERE target_tags IS NULL;
 ALTER TABLE campaigns ALTER COLUMN target_tags SET NOT NULL;
-
--- The audience and fan-out queries use the partial GIN index on opted-in rows (007); no
--- query of the project uses the full one, and every import paid for maintaining both.
-DROP INDEX subscribers_tags_idx;
 
 ----------------------------------------------------------------------------------
 -- messages
 ----------------------------------------------------------------------------------
 
--- One message per subscriber per campaign: a retried or concurrent fan-out cannot
--- double-send (it inserts ON CONFLICT DO NOTHING). Also serves "messages of a campaign"
--- and the campaign-delete RESTRICT check. It replaces (campaign_id, status): with status
--- out of every index, a delivery webhook (sent -> delivered -> read) can be a HOT update.
-DROP INDEX messages_campaign_id_status_idx;
-CREATE UNIQUE INDEX messages_campaign_id_subscriber_id_key ON messages (campaign_id, subscriber_id);
-
 -- The sender's queue: a claim sets claimed_at; a claim older than the sender's timeout
 -- can be taken again (the sender died). Kept after the send (when it was last claimed):
 -- clearing it would cost every send an extra index change for no reader.
 ALTER TABLE messages ADD COLUMN claimed_at TIMESTAMPTZ(3);
--- Queued messages, never claimed first, then by claim age. The predicate names only
--- columns a webhook does not change once the message is sent (whatsapp_message_id is set
--- by the send, failed_at only on failure; with the CHECKs of 007 the two mean "queued"),
--- so it does not stop sent -> delivered -> read from being HOT updates.
-CREATE INDEX messages_queue_idx ON messages (claimed_at NULLS FIRST, id)
-  WHERE whatsapp_message_id IS NULL AND failed_at IS NULL;
-
 -- Room on each page for the updated row versions of webhooks (HOT needs the same page).
 ALTER TABLE messages SET (fillfactor = 85);
 
