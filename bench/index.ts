@@ -25,6 +25,7 @@ import { audienceLatency } from './scenarios/audience.ts'
 import { campaignPerformanceLatency } from './scenarios/campaign-performance.ts'
 import { fanOut } from './scenarios/fan-out.ts'
 import { historyLatency } from './scenarios/history.ts'
+import { liveIndex } from './scenarios/live-index.ts'
 import { bulkImport } from './scenarios/import.ts'
 import { MIGRATE_DB, migrationCommands } from './scenarios/migrations.ts'
 import { checkPlans } from './scenarios/plans.ts'
@@ -107,6 +108,8 @@ async function main(): Promise<number> {
     await senderQueue(ctx)
     await fanOut(ctx)
     await bulkImport(ctx)
+    // Last: it turns delivered messages into read ones.
+    await liveIndex(ctx)
   } finally {
     await prisma.$disconnect()
     await rawPool.end()

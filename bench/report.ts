@@ -9,7 +9,7 @@ import type { DatasetSize } from './dataset.ts'
 export interface Row {
   op: string
   path: string
-  metric: 'rows/s' | 'statuses/s' | 'claims/s' | 'p50 ms' | 'p99 ms' | 'wall ms'
+  metric: 'rows/s' | 'statuses/s' | 'claims/s' | 'p50 ms' | 'p99 ms' | 'wall ms' | 'longest wait ms'
   value: number
   p99?: number
   /** The limit this path is compared with (raw SQL, or the same statements with user triggers off). */
@@ -55,7 +55,7 @@ export function compare(rows: Row[], r: Omit<Row, 'ratio' | 'ok'>, bound: { atLe
 function fmt(v: number | undefined, metric: Row['metric']): string {
   if (v === undefined || !Number.isFinite(v)) return '-'
   if (metric === 'rows/s' || metric === 'statuses/s' || metric === 'claims/s') return Math.round(v).toLocaleString('en-US')
-  if (metric === 'wall ms') return v.toFixed(0)
+  if (metric === 'wall ms' || metric === 'longest wait ms') return v.toFixed(0)
   return v.toFixed(3)
 }
 
