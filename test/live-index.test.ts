@@ -10,7 +10,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
 import { query } from './helpers/db.ts'
-import { copyOfRealMigrations, historyOf, seededTemplate } from './helpers/seeded.ts'
+import { copyOfRealMigrations, historyOf, REAL_MIGRATIONS, seededTemplate } from './helpers/seeded.ts'
 import { ROOT, runCli } from './fixtures/cli.ts'
 
 type Seeded = Awaited<ReturnType<typeof seededTemplate>>
@@ -74,6 +74,32 @@ describe('index on a live table', () => {
     } finally {
       fx.remove()
     }
+  })
+
+  test('the project\'s own 009_broadcast_indexes, applied while webhooks write: none waits 1 s; every index valid, the replaced ones gone', async () => {
+    const db = await seeded.copy()
+    // Back to 008 (009's down loses no data: no flag needed), then 009 again under load.
+    const down = await runCli(['migrate:rollback'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    assert.equal(down.code, 0, down.stderr)
+    assert.equal((await historyOf(db.url)).at(-1), '009_broadcast_indexes rolled back')
+    let done = false
+    const writers = webhooks(db.url, 4, () => done)
+    await new Promise((r) => setTimeout(r, 300))
+    const m = await runCli(['migrate'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    await new Promise((r) => setTimeout(r, 300))
+    done = true
+    const latencies = await writers
+    assert.equal(m.code, 0, m.stderr)
+    assert.ok(latencies.length > 50, `${latencies.length} webhook writes ran`)
+    assert.ok(Math.max(...latencies) < 1000, `the longest webhook write waited ${Math.round(Math.max(...latencies))}ms`)
+    assert.deepEqual(
+      await query(db.url, `SELECT c.relname AS index, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                            WHERE c.relname IN ('messages_campaign_id_subscriber_id_key', 'messages_queue_idx', 'messages_campaign_id_status_idx', 'subscribers_tags_idx') ORDER BY 1`),
+      [{ index: 'messages_campaign_id_subscriber_id_key', valid: true }, { index: 'messages_queue_idx', valid: true }],
+    )
+    assert.deepEqual(await query(db.url, `SELECT attnotnull AS not_null FROM pg_attribute WHERE attrelid = 'subscribers'::regclass AND attname = 'tags'`), [{ not_null: true }])
+    assert.deepEqual(await query(db.url, `SELECT conname FROM pg_constraint WHERE conname = 'subscribers_tags_not_null'`), [])
+    assert.equal((await historyOf(db.url)).at(-1), '009_broadcast_indexes applied')
   })
 
   test('a concurrent build that fails: recorded failed with the statement, INVALID index shown by status (exit 3), rebuilt by the retry', async () => {
