@@ -5,13 +5,14 @@
 // status reports and the retry rebuilds; the same change written to block
 // writes is refused by the lint.
 import assert from 'node:assert/strict'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
 import { query } from './helpers/db.ts'
 import { copyOfRealMigrations, historyOf, REAL_MIGRATIONS, seededTemplate } from './helpers/seeded.ts'
 import { ROOT, runCli } from './fixtures/cli.ts'
+import { splitStatements } from '../src/sql/split.ts'
 
 type Seeded = Awaited<ReturnType<typeof seededTemplate>>
 
@@ -120,6 +121,7 @@ describe('index on a live table', () => {
       const s = await runCli(['migrate:status'], { url: db.url, migrationsDir: fx.dir })
       assert.equal(s.code, 3)
       assert.ok(s.out.includes('Invalid index: `messages_body_key` left by a concurrent build that failed (it slows writes and serves no query); the migration that builds it drops and rebuilds it when it runs again'), s.stdout)
+      assert.ok(s.out.includes('Failed: `999_unique_body` stops deploys (it runs outside a transaction; none of its statements was applied). Fix the cause (it runs again from the top), then `npx prisma migrate resolve --rolled-back 999_unique_body` and `npm run migrate`'), s.stdout)
 
       // Fix the data, mark the failed attempt rolled back (what `npx prisma migrate resolve
       // --rolled-back` writes; that command reads prisma/migrations, not this copy), run again.
@@ -134,6 +136,47 @@ describe('index on a live table', () => {
     } finally {
       fx.remove()
     }
+  })
+
+  test('the project\'s 009 on data it cannot index (a message sent twice): fails at the unique index naming the key, status tells what stayed applied, the retry rebuilds', async () => {
+    const db = await seeded.copy()
+    const down = await runCli(['migrate:rollback'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    assert.equal(down.code, 0, down.stderr)
+    // What the unique rule exists to prevent, written while it was not there: one subscriber twice in one campaign.
+    const [dup] = await query<{ id: string; campaign_id: number; subscriber_id: number }>(db.url, `
+      INSERT INTO messages (campaign_id, subscriber_id, group_id, sender_user_id, direction, type, body, status)
+      SELECT campaign_id, subscriber_id, group_id, sender_user_id, direction, type, body, 'queued' FROM messages
+       WHERE campaign_id IS NOT NULL AND subscriber_id IS NOT NULL AND direction = 'outbound' ORDER BY id LIMIT 1
+      RETURNING id::text, campaign_id, subscriber_id`)
+    const sqlPath = path.join(REAL_MIGRATIONS, '009_broadcast_indexes', 'migration.sql')
+    const sql = readFileSync(sqlPath, 'utf8')
+    const statements = splitStatements(sql)
+    const at = statements.findIndex((st) => st.text.startsWith('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS messages_campaign_id_subscriber_id_key'))
+    assert.ok(at > 0)
+    const file = path.relative(ROOT, sqlPath)
+    const failed = await runCli(['migrate'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    assert.equal(failed.code, 1, failed.stderr)
+    assert.deepEqual(failed.err.slice(0, 3), [
+      `Error: Migration \`009_broadcast_indexes\` failed at statement ${at + 1} of ${statements.length}: could not create unique index "messages_campaign_id_subscriber_id_key" (Key (campaign_id, subscriber_id)=(${dup!.campaign_id}, ${dup!.subscriber_id}) is duplicated.)`,
+      `Failing statement (${file}, line ${sql.slice(0, statements[at]!.start).split('\n').length}):`,
+      `    ${statements[at]!.text}`,
+    ])
+    assert.ok(failed.err.includes(`Statements 1 to ${at} of ${statements.length} were applied and stay: it runs outside a transaction.`), failed.stderr)
+    // What stayed is what the output says: the NOT NULL (statements before) is there, the old index (dropped after) too.
+    assert.deepEqual(await query(db.url, `SELECT attnotnull AS not_null FROM pg_attribute WHERE attrelid = 'subscribers'::regclass AND attname = 'tags'`), [{ not_null: true }])
+    assert.deepEqual(await query(db.url, `SELECT to_regclass('messages_campaign_id_status_idx')::text AS old, to_regclass('subscribers_tags_idx')::text AS gin`), [{ old: 'messages_campaign_id_status_idx', gin: null }])
+    const s = await runCli(['migrate:status'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    assert.equal(s.code, 3)
+    assert.ok(s.out.includes(`Failed: \`009_broadcast_indexes\` stops deploys (it runs outside a transaction: statements 1 to ${at} of ${statements.length} stay applied). Fix the cause (it runs again from the top), then \`npx prisma migrate resolve --rolled-back 009_broadcast_indexes\` and \`npm run migrate\``), s.stdout)
+
+    await query(db.url, `DELETE FROM messages WHERE id = $1`, [dup!.id])
+    await query(db.url, `UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = '009_broadcast_indexes' AND finished_at IS NULL AND rolled_back_at IS NULL`)
+    const retry = await runCli(['migrate'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    assert.equal(retry.code, 0, retry.stderr)
+    assert.ok(retry.out.includes('Dropped: invalid index messages_campaign_id_subscriber_id_key, left by a concurrent build that failed; building it again'), retry.stdout)
+    const ok = await runCli(['migrate:status'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    assert.equal(ok.code, 0, ok.stdout)
+    assert.deepEqual(await query(db.url, `SELECT to_regclass('messages_campaign_id_status_idx') AS old`), [{ old: null }])
   })
 
   test('the same index written to block writes (no CONCURRENTLY) is refused by migrate:lint', async () => {

@@ -58,13 +58,27 @@ export function statusLines(s: HistoryStatus): string[] {
   return lines
 }
 
+/**
+ * What a failed migration left behind. In a transaction: nothing. Outside one
+ * (`-- watify:no-transaction`): the statements before the failing one, as its
+ * recorded log says; a run that was killed part-way recorded no log.
+ */
+function failedOutcome(e: StatusEntry): string {
+  const logs = e.row?.logs ?? ''
+  if (!e.local?.outsideTransaction && !/outside a transaction/.test(logs)) return 'rolled back, database unchanged'
+  const part = /Statements 1 to (\d+) of (\d+) were applied and stay/.exec(logs)
+  if (part) return `it runs outside a transaction: statements 1 to ${part[1]} of ${part[2]} stay applied`
+  if (/None of its statements was applied/.test(logs)) return 'it runs outside a transaction; none of its statements was applied'
+  return 'it runs outside a transaction: the statements before the one that failed may stay applied'
+}
+
 /** What to do next, one line each (empty when up to date). */
 export function nextSteps(s: StatusReport | HistoryStatus): string[] {
   const out: string[] = []
   const failed = s.entries.find((e) => e.state === 'failed')
   if (failed) {
-    const fix = failed.checksumMatches === false ? 'It was fixed since; resolve it:' : 'Fix it, then'
-    out.push(`Failed: \`${failed.name}\` stops deploys (rolled back, database unchanged). ${fix} \`npx prisma migrate resolve --rolled-back ${failed.name}\` and \`npm run migrate\``)
+    const fix = failed.checksumMatches === false ? 'It was fixed since; resolve it:' : failed.local?.outsideTransaction ? 'Fix the cause (it runs again from the top), then' : 'Fix it, then'
+    out.push(`Failed: \`${failed.name}\` stops deploys (${failedOutcome(failed)}). ${fix} \`npx prisma migrate resolve --rolled-back ${failed.name}\` and \`npm run migrate\``)
   }
   const edited = s.entries.filter((e) => e.checksumMatches === false && e.state === 'applied')
   if (edited.length) out.push(`Edited: ${edited.map((e) => `\`${e.name}\``).join(', ')} changed after being applied; restore the applied version (git) or create a new migration instead`)

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
+import { runsOutsideTransaction } from '../sql/split.ts'
 import { MigrateError } from './errors.ts'
 
 export interface LocalMigration {
@@ -15,6 +16,8 @@ export interface LocalMigration {
   downPath: string
   /** Text of down.sql, or undefined when the file does not exist. */
   down: string | undefined
+  /** migration.sql declares the no-transaction line: it runs statement by statement. */
+  outsideTransaction: boolean
 }
 
 export { NO_TRANSACTION_MARKER, runsOutsideTransaction } from '../sql/split.ts'
@@ -61,7 +64,7 @@ export function readMigrations(migrationsDir: string): LocalMigration[] {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }
-    out.push({ name, dir, sqlPath, checksum: checksumOf(bytes), downPath, down })
+    out.push({ name, dir, sqlPath, checksum: checksumOf(bytes), downPath, down, outsideTransaction: runsOutsideTransaction(bytes.toString('utf8')) })
   }
   return out
 }
