@@ -360,6 +360,8 @@ describe('engine stand-in robustness', () => {
       const failed = await engine.next((m) => m.id === 1)
       assert.equal(failed.result, undefined)
       assert.match(failed.error.data.message, /stdout closed/)
+      // stderr is another pipe than the answers: give its line a moment to arrive.
+      for (let i = 0; i < 40 && !/Answer for unknown request id/.test(engine.stderr()); i++) await new Promise((r) => setTimeout(r, 50))
       assert.match(engine.stderr(), /Answer for unknown request id/)
       // The engine carries on: the next request and its print go through.
       engine.send(diffRequest(2))

@@ -13,6 +13,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import { ColumnTypeEnum, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory, type SqlResultSet } from '@prisma/driver-adapter-utils'
 import pg from 'pg'
 
+import { PRISMA_ADVISORY_LOCK_ID, PRISMA_ADVISORY_LOCK_SQL, pollAdvisoryLock } from '../db/advisory-lock.ts'
 import { describeUrl, driverConfig, searchPathOption, withDatabase } from '../db/url.ts'
 import { quoteIdent, runsOutsideTransaction, splitStatements } from '../sql/split.ts'
 
@@ -55,6 +56,27 @@ function patchQueryRaw(adapter: SqlDriverAdapter): void {
     return result
   }
   queryRawPatched = true
+}
+
+/**
+ * The engine takes the migration lock with a blocking `pg_advisory_lock`; a
+ * session waiting in it would deadlock with another deploy's CREATE INDEX
+ * CONCURRENTLY (see src/db/advisory-lock.ts). So the lock is first polled on
+ * the same session (the pool has one connection); the engine's own statement
+ * then returns at once, and the extra hold it adds is released. After the
+ * engine's 10 s, its own statement waits and times out as it always did.
+ */
+function pollForMigrationLock(adapter: SqlDriverAdapter, pool: pg.Pool): void {
+  for (const method of ['queryRaw', 'executeRaw'] as const) {
+    const original = (adapter[method] as (q: { sql: string }) => Promise<unknown>).bind(adapter)
+    ;(adapter as unknown as Record<string, unknown>)[method] = async (q: { sql: string }) => {
+      if (q.sql.trim() !== PRISMA_ADVISORY_LOCK_SQL) return original(q)
+      const polled = await pollAdvisoryLock((sql, values) => pool.query(sql, values), 10_000)
+      const result = await original(q)
+      if (polled) await pool.query('SELECT pg_advisory_unlock($1)', [PRISMA_ADVISORY_LOCK_ID])
+      return result
+    }
+  }
 }
 
 class CatalogSafeClient extends pg.Client {
@@ -142,6 +164,7 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
     const factory = new PrismaPg(pool, { schema: target.schema, disposeExternalPool: true })
     const adapter = await factory.connect()
     patchQueryRaw(adapter)
+    pollForMigrationLock(adapter, pool)
     const onError = (adapter as unknown as { onError(e: unknown): never }).onError.bind(adapter)
     adapter.executeScript = async (script: string) => {
       if (runsOutsideTransaction(script)) return executeOutsideTransaction(pool, script, onError)

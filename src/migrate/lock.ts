@@ -11,13 +11,14 @@
 // migrations that run outside a transaction; so instead of working around the
 // pooler, these commands refuse it and name the direct URL.
 import type pg from 'pg'
+import { PRISMA_ADVISORY_LOCK_ID, pollAdvisoryLock } from '../db/advisory-lock.ts'
 import { connect, type Connection } from './connection.ts'
 import { MigrateError } from './errors.ts'
 import { readMigrations, type LocalMigration } from './files.ts'
 import type { Logger } from './logger.ts'
 import { resolved, type CommonOptions } from './options.ts'
 
-export const PRISMA_ADVISORY_LOCK_ID = 72707369
+export { PRISMA_ADVISORY_LOCK_ID }
 
 export interface LockHolder {
   pid: number
@@ -65,19 +66,10 @@ export async function withMigrationLock<T>(client: pg.Client, fn: () => Promise<
     const holder = await migrationLockHolder(client)
     opts.logger.info(`Waiting: another migration is running${holder ? ` (pid ${holder.pid}${holder.applicationName ? `, ${holder.applicationName}` : ''})` : ''}`)
     const timeoutMs = opts.timeoutMs ?? 300_000
-    try {
-      await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(timeoutMs))}`)
-      await client.query(`SELECT pg_advisory_lock($1)`, [PRISMA_ADVISORY_LOCK_ID])
-    } catch (err) {
-      if ((err as { code?: string }).code === '55P03') {
-        throw new MigrateError('LOCK_TIMEOUT', `Another migration held the migration lock (advisory lock \`${PRISMA_ADVISORY_LOCK_ID}\`) for more than ${Math.round(timeoutMs / 1000)}s.`, {
-          hint: 'Wait for it to finish, then run `npm run migrate:status`',
-          cause: err,
-        })
-      }
-      throw err
-    } finally {
-      await client.query(`RESET lock_timeout`).catch(() => {})
+    if (!(await pollAdvisoryLock((sql, values) => client.query(sql, values), timeoutMs))) {
+      throw new MigrateError('LOCK_TIMEOUT', `Another migration held the migration lock (advisory lock \`${PRISMA_ADVISORY_LOCK_ID}\`) for more than ${Math.round(timeoutMs / 1000)}s.`, {
+        hint: 'Wait for it to finish, then run `npm run migrate:status`',
+      })
     }
   }
   try {
