@@ -5,16 +5,19 @@
 // status reports and the retry rebuilds; the same change written to block
 // writes is refused by the lint.
 import assert from 'node:assert/strict'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
-import { query } from './helpers/db.ts'
+import { spawn } from 'node:child_process'
+import { createTestDatabase, query } from './helpers/db.ts'
 import { copyOfRealMigrations, historyOf, REAL_MIGRATIONS, seededTemplate } from './helpers/seeded.ts'
-import { ROOT, runCli } from './fixtures/cli.ts'
+import { cleanEnv, collect, ROOT, runCli } from './fixtures/cli.ts'
 import { splitStatements } from '../src/sql/split.ts'
 
 type Seeded = Awaited<ReturnType<typeof seededTemplate>>
+
+const FOLDERS = readdirSync(REAL_MIGRATIONS).filter((d) => existsSync(path.join(REAL_MIGRATIONS, d, 'migration.sql'))).sort()
 
 /** Webhook-like writers: each updates random messages one per transaction, recording each call's latency. */
 async function webhooks(url: string, workers: number, until: () => boolean): Promise<number[]> {
@@ -173,6 +176,23 @@ describe('index on a live table', () => {
     const ok = await runCli(['migrate:status'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
     assert.equal(ok.code, 0, ok.stdout)
     assert.deepEqual(await query(db.url, `SELECT to_regclass('messages_campaign_id_status_idx') AS old`), [{ old: null }])
+  })
+
+  test('deploys at once, ours and Prisma\'s, on a new database: each migration applied once, no deadlock with 009\'s concurrent builds', async () => {
+    // Each waits for the migration lock by polling: a session blocked in pg_advisory_lock
+    // holds a snapshot, and CREATE INDEX CONCURRENTLY in the session holding the lock waits
+    // for it (that deadlocked before).
+    const db = await createTestDatabase('deploys_at_once')
+    try {
+      const prismaDeploy = () => collect(spawn('npx', ['prisma', 'migrate', 'deploy'], { cwd: ROOT, env: cleanEnv({ DATABASE_URL: db.url }), stdio: ['ignore', 'pipe', 'pipe'] }))
+      const runs = await Promise.all([runCli(['migrate'], { url: db.url }), prismaDeploy(), runCli(['migrate'], { url: db.url }), prismaDeploy()])
+      for (const r of runs) assert.equal(r.code, 0, r.stdout + r.stderr)
+      const rows = await query<{ migration_name: string; n: number; finished: number }>(db.url, `SELECT migration_name, count(*)::int AS n, count(finished_at)::int AS finished FROM _prisma_migrations GROUP BY 1 ORDER BY 1`)
+      assert.deepEqual(rows, FOLDERS.map((m) => ({ migration_name: m, n: 1, finished: 1 })))
+      assert.deepEqual(await query(db.url, `SELECT count(*)::int AS invalid FROM pg_index WHERE NOT indisvalid`), [{ invalid: 0 }])
+    } finally {
+      await db.drop()
+    }
   })
 
   test('the same index written to block writes (no CONCURRENTLY) is refused by migrate:lint', async () => {
