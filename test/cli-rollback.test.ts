@@ -151,7 +151,8 @@ describe('migrate:rollback', () => {
       const rel = `${path.relative(process.cwd(), fx.dir)}/002_add_user_nickname/down.sql`
       assert.deepEqual(r.err, [
         'Error: Rolling back `002_add_user_nickname` failed: column "no_such_column" of relation "users" does not exist',
-        `The server did not say which statement of \`${rel}\` failed.`,
+        `Failing statement (${rel}, line 2):`,
+        '    ALTER TABLE users DROP COLUMN no_such_column',
         'Nothing was rolled back: the whole plan runs in one transaction, and it was rolled back.',
         `Hint: Fix ${rel}, then check the plan with \`npm run migrate:rollback -- --dry-run\``,
       ])

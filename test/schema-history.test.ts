@@ -10,7 +10,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 
 import { describeDifference, diffCatalogs, snapshotCatalog, type CatalogSnapshot } from '../src/migrate/index.ts'
-import { runMigrationScript } from '../src/migrate/run-sql.ts'
+import { runStandalone } from '../src/migrate/runner.ts'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
 import { applyAllMigrations, migrationFile, migrationFolders, runScript } from './helpers/migrations.ts'
 import { STAGES, generatedHistory, projectDir } from './helpers/schema-stages.ts'
@@ -104,7 +104,7 @@ test('the comparison catches a forgotten DROP: each statement of each down.sql l
       }
       // Up once, as a deploy runs it (a no-transaction migration cannot run inside BEGIN); each
       // crippled down then runs in a transaction that is rolled back, so every case starts here.
-      await runMigrationScript(client, up, `${folder}/migration.sql`)
+      await runStandalone(client, `${folder}/migration.sql`, up)
       for (const { statement, without } of cases) {
         const dropped = droppedObject(statement)
         await client.query('BEGIN')

@@ -2,7 +2,7 @@
 // same words for the same thing, so people and scripts can read them alike.
 import { maskUrl, type ResolvedUrl } from '../db/config.ts'
 import type { StatusEntry, StatusReport } from '../migrate/index.ts'
-import type { HistoryStatus } from '../migrate/state.ts'
+import { failedResidue, type HistoryStatus } from '../migrate/state.ts'
 import type { Output } from './output.ts'
 
 export function when(d: Date | null | undefined): string {
@@ -58,17 +58,11 @@ export function statusLines(s: HistoryStatus): string[] {
   return lines
 }
 
-/**
- * What a failed migration left behind. In a transaction: nothing. Outside one
- * (`-- watify:no-transaction`): the statements before the failing one, as its
- * recorded log says; a run that was killed part-way recorded no log.
- */
+/** What a failed migration left behind, from the outcome recorded with it. */
 function failedOutcome(e: StatusEntry): string {
-  const logs = e.row?.logs ?? ''
-  if (!e.local?.outsideTransaction && !/outside a transaction/.test(logs)) return 'rolled back, database unchanged'
-  const part = /Statements 1 to (\d+) of (\d+) were applied and stay/.exec(logs)
-  if (part) return `it runs outside a transaction: statements 1 to ${part[1]} of ${part[2]} stay applied`
-  if (/None of its statements was applied/.test(logs)) return 'it runs outside a transaction; none of its statements was applied'
+  const r = failedResidue(e)
+  if (r.kind === 'nothing') return e.local?.outsideTransaction ? 'it runs outside a transaction; none of its statements was applied' : 'rolled back, database unchanged'
+  if (r.kind === 'statements') return `it runs outside a transaction: statements 1 to ${r.applied} of ${r.total} stay applied`
   return 'it runs outside a transaction: the statements before the one that failed may stay applied'
 }
 

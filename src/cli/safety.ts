@@ -3,6 +3,7 @@
 // terminal.
 import { createInterface } from 'node:readline/promises'
 import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS, DEFAULT_LOCK_ATTEMPTS, MigrateError, describeLoss, holdsData, type LossReport, type TimeoutOptions } from '../migrate/index.ts'
+import { LossRefused, type LossItem } from '../migrate/loss.ts'
 import type { OptionSpec, Values } from './args.ts'
 import type { Output } from './output.ts'
 
@@ -60,4 +61,25 @@ export function printLoss(out: Output, heading: string, report: LossReport, whic
 export function withRefusalHint(err: unknown, dryRun: string, accept: string): unknown {
   if (!(err instanceof MigrateError) || err.code !== 'DATA_LOSS_REFUSED') return err
   return new MigrateError(err.code, err.message, { details: err.details, hint: `See the plan with \`${dryRun}\`; to go ahead and lose this data: \`${accept}\``, cause: err })
+}
+
+/**
+ * On a terminal: asks about `probe` (when it loses data), then runs with what
+ * was confirmed as the ceiling. If the loss grew while the question waited,
+ * the command refused and changed nothing; show the new figures and ask
+ * again. Undefined when the person said no.
+ */
+export async function runConfirmed<R>(out: Output, probe: LossReport, question: string, run: (confirmed: LossItem[]) => Promise<R>): Promise<R | undefined> {
+  let confirmed = probe.items.filter(holdsData)
+  if (confirmed.length && !(await confirm(question))) return undefined
+  for (;;) {
+    try {
+      return await run(confirmed)
+    } catch (err) {
+      if (!(err instanceof LossRefused) || !err.grew || !canAsk()) throw err
+      printLoss(out, 'It now destroys more than you confirmed (data was written while you were asked), nothing was changed:', err.report)
+      if (!(await confirm(question))) return undefined
+      confirmed = err.report.items.filter(holdsData)
+    }
+  }
 }

@@ -2,8 +2,8 @@
 // the three fixes the engine needs:
 //  1. catalog columns of type "char" (oid 18) and name[] (oid 1003), which
 //     adapter-pg cannot map, are presented as characters and text[];
-//  2. scripts run as ONE simple query, so plpgsql bodies are not split on `;`
-//     (one declared `-- watify:no-transaction` runs statement by statement);
+//  2. scripts run through the project's one runner (src/migrate/runner.ts),
+//     exactly as `npm run migrate` runs them;
 //  3. the shadow database is created and connected to by us, by rewriting the
 //     URL's database name: adapter-pg's own connectToShadowDb() lets the
 //     connection string override the database and so points at the MAIN one.
@@ -15,7 +15,8 @@ import pg from 'pg'
 
 import { PRISMA_ADVISORY_LOCK_ID, PRISMA_ADVISORY_LOCK_SQL, pollAdvisoryLock } from '../db/advisory-lock.ts'
 import { describeUrl, driverConfig, searchPathOption, withDatabase } from '../db/url.ts'
-import { quoteIdent, runsOutsideTransaction, splitStatements } from '../sql/split.ts'
+import { prepareScript, ScriptFailed, ScriptRunner } from '../migrate/runner.ts'
+import { quoteIdent } from '../sql/split.ts'
 
 const OID_REMAP = new Map<number, number>([
   [18, 25], // "char" -> text
@@ -158,6 +159,14 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
   let lastScriptError: ScriptError | undefined
   const liveShadows = new Map<string, () => Promise<void>>()
 
+  /** A second session that names who blocks a lock wait. */
+  async function openWatcher(url: string): Promise<{ client: pg.Client; close(): Promise<void> }> {
+    const client = new pg.Client(driverConfig(url) as pg.ClientConfig)
+    client.on('error', () => {})
+    await client.connect()
+    return { client, close: () => client.end().catch(() => {}) }
+  }
+
   async function open(url: string, onDispose?: () => Promise<void>): Promise<SqlDriverAdapter> {
     const target = connectionTarget(url)
     const pool = new pg.Pool(target.config)
@@ -167,12 +176,10 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
     pollForMigrationLock(adapter, pool)
     const onError = (adapter as unknown as { onError(e: unknown): never }).onError.bind(adapter)
     adapter.executeScript = async (script: string) => {
-      if (runsOutsideTransaction(script)) return executeOutsideTransaction(pool, script, onError)
-      try {
-        await pool.query(script)
-      } catch (error) {
-        lastScriptError = { error: error as ScriptError['error'], script }
-        onError(error)
+      const failure = await executeScript(pool, url, script)
+      if (failure) {
+        lastScriptError = { error: failure, script }
+        onError(failure)
       }
     }
     if (onDispose) {
@@ -186,24 +193,45 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
   }
 
   /**
-   * A script declared `-- watify:no-transaction`: one statement at a time on
-   * one connection, as the project's own runner does, so CREATE INDEX
-   * CONCURRENTLY works (a multi-statement query is one implicit transaction).
-   * A failure's position is made relative to the whole script again.
+   * Runs a migration script through the project's one runner, as `npm run
+   * migrate` does: in one transaction (or statement by statement when it
+   * declares `-- watify:no-transaction`), with the same session baseline,
+   * time-outs, lock retries and INVALID-index rebuild. Returns the error to
+   * hand the engine, its position made relative to the whole script so the
+   * engine's P3018 names the statement.
    */
-  async function executeOutsideTransaction(pool: pg.Pool, script: string, onError: (e: unknown) => never): Promise<void> {
+  async function executeScript(pool: pg.Pool, url: string, script: string): Promise<ScriptError['error'] | undefined> {
     const client = await pool.connect()
     try {
-      for (const st of splitStatements(script)) {
-        try {
-          await client.query(st.text)
-        } catch (error) {
-          const e = error as ScriptError['error']
-          if (e.position) e.position = String(Number(e.position) + [...script.slice(0, st.start)].length)
-          lastScriptError = { error: e, script }
-          onError(error)
-        }
-      }
+      const runner = new ScriptRunner(client, { openWatcher: () => openWatcher(url) })
+      const prepared = prepareScript('migration.sql', script)
+      const outcome =
+        prepared.mode === 'statements'
+          ? await runner.run(prepared)
+          : await runner.unit('The migration', async () => {
+              await client.query('BEGIN')
+              const o = await runner.run(prepared)
+              if (!o.failure) {
+                await client.query('COMMIT')
+                return o
+              }
+              await client.query('ROLLBACK')
+              await runner.restore()
+              if (o.failure.kind === 'lock-timeout' || o.failure.kind === 'statement-timeout') throw new ScriptFailed({ ...o, failure: o.failure })
+              return o
+            })
+      const f = outcome.failure
+      if (!f) return undefined
+      const e = (f.cause instanceof Error ? f.cause : new Error(f.message)) as ScriptError['error']
+      const st = f.statement ? prepared.statements[f.statement.index - 1] : undefined
+      if (st) e.position = String([...script.slice(0, st.start)].length + (Number(e.position) > 0 ? Number(e.position) : 1))
+      return e
+    } catch (err) {
+      // A time-out after its retries (the runner's MigrateError, with the limit in force) or a refused script.
+      const e = new Error((err as Error).message) as ScriptError['error']
+      const cause = (err as { cause?: { code?: string } }).cause
+      if (cause?.code) e.code = cause.code
+      return e
     } finally {
       client.release()
     }

@@ -28,6 +28,42 @@ export interface CatalogDifference {
   after?: string
 }
 
+export interface ColumnInfo {
+  attnum: number
+  name: string
+  type: string
+}
+
+export interface RelationInfo {
+  oid: number
+  schema: string
+  name: string
+  /** 'r' table (a partition included), 'm' materialized view. */
+  kind: string
+  filenode: number
+  columns: ColumnInfo[]
+}
+
+/**
+ * The tables that hold rows, with their columns: what the loss report and
+ * the census count. One schema, or (`schema` undefined) every user schema;
+ * `_prisma_migrations` left out. A partitioned table holds no rows itself:
+ * its partitions are listed, each holding its own.
+ */
+export async function readRelations(client: pg.Client, scope: { schema?: string } = {}): Promise<RelationInfo[]> {
+  const r = await client.query<{ oid: string; schema: string; name: string; kind: string; filenode: string; cols: Array<{ n: number; name: string; type: string }> | null }>(
+    `SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, c.relfilenode::int8 AS filenode,
+            (SELECT json_agg(json_build_object('n', a.attnum, 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
+               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS cols
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'm') AND c.relname <> $1
+        AND ($2::text IS NULL AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' OR n.nspname = $2)
+      ORDER BY 2, 3`,
+    [HISTORY_TABLE, scope.schema ?? null],
+  )
+  return r.rows.map((x) => ({ oid: Number(x.oid), schema: x.schema, name: x.name, kind: x.kind, filenode: Number(x.filenode), columns: (x.cols ?? []).map((c) => ({ attnum: c.n, name: c.name, type: c.type })) }))
+}
+
 const QUERIES: Array<[CatalogObjectKind, string]> = [
   ['table', `SELECT c.relname AS name, CASE c.relkind WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table' ELSE 'table' END AS def,
           array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS columns

@@ -4,6 +4,7 @@
 // independent way to the same numbers.
 import type pg from 'pg'
 import type { LossItem } from './loss.ts'
+import { readRelations } from './catalog.ts'
 import { quoteIdent } from './sql.ts'
 
 export interface TableCensus {
@@ -16,20 +17,15 @@ export interface TableCensus {
 
 /** Tables keyed by name, schema-qualified outside `schema`; `_prisma_migrations` left out. */
 export async function census(client: pg.Client, schema: string): Promise<Record<string, TableCensus>> {
-  const tables = await client.query<{ schema: string; name: string; cols: string[]; nums: string[] }>(
-    `SELECT n.nspname AS schema, c.relname AS name,
-            array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS cols,
-            array(SELECT c.oid::text || ':' || a.attnum FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS nums
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-        AND c.relname <> '_prisma_migrations' AND NOT c.relispartition
-      ORDER BY 1, 2`,
-  )
   const out: Record<string, TableCensus> = {}
-  for (const t of tables.rows) {
-    const counts = t.cols.map((c, i) => `, count(${quoteIdent(c)})::int8 AS c${i}`).join('')
+  for (const t of await readRelations(client)) {
+    const counts = t.columns.map((c, i) => `, count(${quoteIdent(c.name)})::int8 AS c${i}`).join('')
     const row = (await client.query(`SELECT count(*)::int8 AS n${counts} FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`)).rows[0]
-    out[t.schema === schema ? t.name : `${t.schema}.${t.name}`] = { rows: Number(row.n), nonNull: Object.fromEntries(t.cols.map((c, i) => [c, Number(row[`c${i}`])])), ids: Object.fromEntries(t.cols.map((c, i) => [c, t.nums[i]!])) }
+    out[t.schema === schema ? t.name : `${t.schema}.${t.name}`] = {
+      rows: Number(row.n),
+      nonNull: Object.fromEntries(t.columns.map((c, i) => [c.name, Number(row[`c${i}`])])),
+      ids: Object.fromEntries(t.columns.map((c) => [c.name, `${t.oid}:${c.attnum}`])),
+    }
   }
   return out
 }

@@ -7,18 +7,16 @@
 // rollback, so `prisma migrate status` reports it failed and further deploys
 // stop until it is resolved, exactly as with Prisma.
 import { readFileSync } from 'node:fs'
-import path from 'node:path'
 import { connect, grantHint, type Connection } from './connection.ts'
 import { MigrateError } from './errors.ts'
-import { checksumOf, runsOutsideTransaction, type LocalMigration } from './files.ts'
-import { ensureHistoryTable, readHistory, recordFailed, recordFinished, recordLogs, recordStarted } from './history.ts'
-import { applyTimeouts, withLockRetries, type TimeoutOptions } from './guard.ts'
+import { checksumOf, type LocalMigration } from './files.ts'
+import { ensureHistoryTable, logsWithOutcome, readHistory, recordFailed, recordFinished, recordLogs, recordStarted } from './history.ts'
+import type { TimeoutOptions } from './guard.ts'
 import { underMigrationLock } from './lock.ts'
 import type { Logger } from './logger.ts'
 import { displayPath, type CommonOptions } from './options.ts'
-import { assertNoTransactionControl, describeSqlError, excerpt, isServerError, runInTransaction, sqlFailureError } from './run-sql.ts'
-import { quoteIdent, splitStatements } from './sql.ts'
-import { computeStatus, type HistoryStatus } from './state.ts'
+import { appliedText, prepareScript, ScriptFailed, ScriptRunner, scriptError, type PreparedScript, type ScriptFailure, type ScriptOutcome } from './runner.ts'
+import { computeStatus, failedResidue, type HistoryStatus } from './state.ts'
 
 export interface AppliedMigration {
   name: string
@@ -48,7 +46,7 @@ export function checkBeforeDeploy(status: HistoryStatus): void {
       hint: `${fixed ? 'Mark it rolled back' : 'Fix its migration.sql, mark it rolled back'} with \`npx prisma migrate resolve --rolled-back ${f.name}\`, then run \`npm run migrate\``,
       details: [
         ...(f.row?.logs ? ['Recorded error:', ...f.row.logs.split('\n').map((l) => `    ${l}`)] : []),
-        'Our migrations run in a transaction: a failed one changed nothing, so marking it rolled back is safe.',
+        residueText(f),
       ],
     })
   }
@@ -77,6 +75,14 @@ export function checkBeforeDeploy(status: HistoryStatus): void {
   }
 }
 
+/** What the failed migration left, and so whether resolving it as rolled back is enough. */
+function residueText(e: HistoryStatus['entries'][number]): string {
+  const r = failedResidue(e)
+  if (r.kind === 'nothing') return 'It ran in a transaction that was rolled back: it changed nothing, so marking it rolled back is safe.'
+  if (r.kind === 'statements') return `It runs outside a transaction: statements 1 to ${r.applied} of ${r.total} were applied and stay. Running it again (after the fix) starts from the top, so its statements must be safe to repeat (IF NOT EXISTS).`
+  return 'It runs outside a transaction and its run did not record how far it got: some of its statements may stay applied. Check the database before running it again.'
+}
+
 /** The deploy itself; the caller holds the migration lock on `conn`. */
 export async function deployLocked(conn: Connection, local: LocalMigration[], opts: TimeoutOptions & { url: string }, logger: Logger): Promise<DeployResult> {
   const { client, target } = conn
@@ -90,117 +96,84 @@ export async function deployLocked(conn: Connection, local: LocalMigration[], op
   // Validation before execution: every pending file, before the first statement.
   const scripts = pending.map((m) => {
     const bytes = readFileSync(m.sqlPath)
-    const sql = bytes.toString('utf8')
-    assertNoTransactionControl(displayPath(m.sqlPath), sql)
-    return { m, sql, checksum: checksumOf(bytes) }
+    return { m, script: prepareScript(displayPath(m.sqlPath), bytes.toString('utf8')), checksum: checksumOf(bytes) }
   })
+  const runner = new ScriptRunner(client, { ...opts, logger, openWatcher: () => connect(opts.url, { applicationName: 'wateen-migrate-watch' }) })
   const applied: AppliedMigration[] = []
   for (const s of scripts) {
     logger.info(`Applying: ${s.m.name}`)
-    const guard = { ...opts, logger, openWatcher: () => connect(opts.url, { applicationName: 'wateen-migrate-watch' }) }
-    applied.push(runsOutsideTransaction(s.sql) ? await applyOutsideTransaction(conn, s, guard) : await withLockRetries(client, `Migration \`${s.m.name}\``, guard, () => applyOne(conn, s)))
+    const t0 = performance.now()
+    if (s.script.mode === 'statements') await applyOutsideTransaction(conn, runner, s)
+    else await runner.unit(`Migration \`${s.m.name}\``, () => applyOne(conn, runner, s))
+    applied.push({ name: s.m.name, durationMs: Math.round(performance.now() - t0) })
     logger.info(`Applied: ${s.m.name} in ${applied.at(-1)!.durationMs}ms`)
   }
   return { applied, alreadyApplied: status.counts.applied }
 }
 
-async function applyOne(conn: Connection, s: { m: LocalMigration; sql: string; checksum: string }): Promise<AppliedMigration> {
+type Pending = { m: LocalMigration; script: PreparedScript; checksum: string }
+
+/** Its row, the script and the row marked finished, in one transaction (checksum and SQL from the same bytes). */
+async function applyOne(conn: Connection, runner: ScriptRunner, s: Pending): Promise<void> {
   const { client, target } = conn
-  // Checksum and SQL from the same bytes: what is recorded is what ran.
-  const { m, sql, checksum } = s
   const startedAt = new Date()
-  const t0 = performance.now()
+  await client.query('BEGIN')
+  let outcome: ScriptOutcome
   try {
-    let id = ''
-    await runInTransaction(client, sql, displayPath(m.sqlPath), {
-      before: async () => void (id = await recordStarted(client, target.schema, { name: m.name, checksum })),
-      after: () => recordFinished(client, target.schema, id),
-    })
-  } catch (err) {
-    const file = displayPath(path.join(m.dir, 'migration.sql'))
-    if (err instanceof MigrateError) throw err
-    // Time-outs: retried, then explained, by the guard; nothing is recorded for them.
-    const code = (err as { code?: string }).code
-    if (code === '55P03' || code === '57014') throw err
-    if (!isServerError(err)) {
-      // The connection broke: the server rolls the transaction back; nothing to record.
-      throw new MigrateError('MIGRATION_FAILED', `Migration \`${m.name}\` was interrupted: ${(err as Error).message}. It was not applied.`, {
-        hint: 'Run `npm run migrate:status`, then `npm run migrate` again',
-        cause: err,
-      })
+    const id = await recordStarted(client, target.schema, { name: s.m.name, checksum: s.checksum })
+    outcome = await runner.run(s.script)
+    if (!outcome.failure) {
+      await recordFinished(client, target.schema, id)
+      await client.query('COMMIT')
+      return
     }
-    const failure = describeSqlError(err, sql)
-    const logs = [`Migration \`${m.name}\` failed: ${failure.message}`, ...(failure.statement ? [`Statement (line ${failure.line}):`, failure.statement] : []), 'The transaction was rolled back: the database is as it was before this migration.'].join('\n')
-    await recordFailed(client, target.schema, { name: m.name, checksum, logs, startedAt }).catch(() => {})
-    throw sqlFailureError('MIGRATION_FAILED', `Migration \`${m.name}\` failed and was rolled back (the database is as before it)`, file, failure, {
-      cause: err,
-      hint: grantHint(err, target) ?? `Fix ${file}, then \`npx prisma migrate resolve --rolled-back ${m.name}\` and \`npm run migrate\``,
-    })
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw interrupted(s.m.name, err)
   }
-  return { name: m.name, durationMs: Math.round(performance.now() - t0) }
+  await client.query('ROLLBACK').catch(() => {})
+  const failed = outcome as ScriptOutcome & { failure: ScriptFailure }
+  // Time-outs: retried, then explained, by the unit; nothing is recorded for them.
+  if (failed.failure.kind === 'lock-timeout' || failed.failure.kind === 'statement-timeout') throw new ScriptFailed(failed)
+  if (failed.failure.kind === 'connection') throw interrupted(s.m.name, failed.failure.cause)
+  const nothing = 'The transaction was rolled back: the database is as it was before this migration.'
+  await recordFailed(client, target.schema, { name: s.m.name, checksum: s.checksum, logs: logsFor(s.m.name, failed, nothing), startedAt }).catch(() => {})
+  throw scriptError('MIGRATION_FAILED', `Migration \`${s.m.name}\` failed and was rolled back (the database is as before it)`, failed, {
+    after: [],
+    hint: grantHint(failed.failure.cause, target) ?? `Fix ${s.script.file}, then \`npx prisma migrate resolve --rolled-back ${s.m.name}\` and \`npm run migrate\``,
+  })
 }
 
-const CONCURRENT_INDEX = /^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")+"|[A-Za-z_][\w$]*)/i
+/** The connection broke: the server rolls the transaction back; nothing to record. */
+function interrupted(name: string, err: unknown): unknown {
+  if (err instanceof MigrateError || err instanceof ScriptFailed) return err
+  return new MigrateError('MIGRATION_FAILED', `Migration \`${name}\` was interrupted: ${(err as Error).message}. It was not applied.`, { hint: 'Run `npm run migrate:status`, then `npm run migrate` again', cause: err })
+}
+
+/** The failed row's logs: for people, then the outcome as a value status reads back. */
+function logsFor(name: string, o: ScriptOutcome & { failure: ScriptFailure }, after: string): string {
+  const f = o.failure
+  const at = o.mode === 'statements' && f.statement ? ` (outside a transaction) at statement ${f.statement.index} of ${o.total}` : ''
+  const text = [`Migration \`${name}\`${at} failed: ${f.message}`, ...(f.statement ? [`Statement (line ${f.statement.line}):`, f.statement.text] : []), after].join('\n')
+  return logsWithOutcome(text, { mode: o.mode, applied: o.mode === 'statements' ? o.applied : 0, total: o.total, failedAt: f.statement?.index, sqlstate: f.sqlstate })
+}
 
 /**
  * A migration declared `-- watify:no-transaction`: its row is written first
  * (so a failure or a kill part-way leaves it recorded as failed, the truth),
- * then each statement runs on its own, committed, with the same lock and
- * statement time-outs; a lock time-out is retried for that statement. An
- * INVALID index left by an earlier failed `CREATE INDEX CONCURRENTLY` of the
- * same name is dropped before the build is tried again.
+ * then the runner commits its statements one by one.
  */
-async function applyOutsideTransaction(
-  conn: Connection,
-  s: { m: LocalMigration; sql: string; checksum: string },
-  guard: TimeoutOptions & { logger: Logger },
-): Promise<AppliedMigration> {
+async function applyOutsideTransaction(conn: Connection, runner: ScriptRunner, s: Pending): Promise<void> {
   const { client, target } = conn
-  const { m, sql, checksum } = s
-  const file = displayPath(m.sqlPath)
-  const statements = splitStatements(sql)
-  const t0 = performance.now()
-  await applyTimeouts(client, guard)
-  const id = await recordStarted(client, target.schema, { name: m.name, checksum })
-  for (const [i, st] of statements.entries()) {
-    const index = CONCURRENT_INDEX.exec(st.text)?.[1]
-    const attempts = guard.lockAttempts ?? 3
-    for (let n = 1; ; n++) {
-      try {
-        if (index) await dropInvalidIndex(client, target.schema, index, guard.logger)
-        await client.query(st.text)
-        break
-      } catch (err) {
-        if ((err as { code?: string }).code === '55P03' && n < attempts) {
-          guard.logger.info(`Waiting: statement ${i + 1} of \`${m.name}\` did not get its lock in time (attempt ${n} of ${attempts}); retrying`)
-          await new Promise((r) => setTimeout(r, 500 * n))
-          continue
-        }
-        const line = sql.slice(0, st.start).split('\n').length
-        const applied = i === 0 ? 'None of its statements was applied.' : `Statements 1 to ${i} of ${statements.length} were applied and stay: it runs outside a transaction.`
-        const message = `${(err as Error).message}${(err as { detail?: string }).detail ? ` (${(err as { detail?: string }).detail})` : ''}`
-        await recordLogs(client, target.schema, id, [`Migration \`${m.name}\` (outside a transaction) failed at statement ${i + 1} of ${statements.length}: ${message}`, `Statement (line ${line}):`, st.text, applied].join('\n')).catch(() => {})
-        throw new MigrateError('MIGRATION_FAILED', `Migration \`${m.name}\` failed at statement ${i + 1} of ${statements.length}: ${message}`, {
-          cause: err,
-          details: [`Failing statement (${file}, line ${line}):`, ...excerpt(st.text), applied, 'It is recorded as failed.'],
-          hint: `Make ${file} safe to run again from the top (IF NOT EXISTS; an invalid index is rebuilt by the next run), then \`npx prisma migrate resolve --rolled-back ${m.name}\` and \`npm run migrate\``,
-        })
-      }
-    }
-  }
-  await recordFinished(client, target.schema, id)
-  return { name: m.name, durationMs: Math.round(performance.now() - t0) }
-}
-
-/** Drops `name` when it is an INVALID index (what a failed or cancelled concurrent build leaves). */
-async function dropInvalidIndex(client: Connection['client'], schema: string, name: string, logger: Logger): Promise<void> {
-  const bare = name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name.toLowerCase()
-  const r = await client.query(
-    `SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = $2 AND NOT i.indisvalid`,
-    [schema, bare],
-  )
-  if (!r.rowCount) return
-  await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${quoteIdent(schema)}.${quoteIdent(bare)}`)
-  logger.info(`Dropped: invalid index ${bare}, left by a concurrent build that failed; building it again`)
+  const id = await recordStarted(client, target.schema, { name: s.m.name, checksum: s.checksum })
+  await runner.startWatch()
+  const outcome = await runner.run(s.script).finally(() => runner.stopWatch())
+  if (!outcome.failure) return recordFinished(client, target.schema, id)
+  const failed = outcome as ScriptOutcome & { failure: ScriptFailure }
+  const applied = appliedText(failed, '')
+  await recordLogs(client, target.schema, id, logsFor(s.m.name, failed, applied)).catch(() => {})
+  throw scriptError('MIGRATION_FAILED', `Migration \`${s.m.name}\` failed`, failed, {
+    after: [applied, 'It is recorded as failed.'],
+    hint: `Make ${s.script.file} safe to run again from the top (IF NOT EXISTS; an invalid index is rebuilt by the next run), then \`npx prisma migrate resolve --rolled-back ${s.m.name}\` and \`npm run migrate\``,
+  })
 }

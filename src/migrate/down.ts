@@ -23,7 +23,7 @@ import { INCOMPLETE_DOWN_MARKER, readMigrations, readUpSql, type LocalMigration 
 import { silentLogger, type Logger } from './logger.ts'
 import { displayPath, withLocalBin } from './options.ts'
 import { parseTarget, type Connection } from './connection.ts'
-import { describeSqlError, runMigrationScript } from './run-sql.ts'
+import { describeFailure, runStandalone } from './runner.ts'
 import { splitStatements } from './sql.ts'
 import { withThrowawayDatabase } from './throwaway.ts'
 
@@ -217,9 +217,9 @@ async function atState<T>(url: string, history: Array<{ name: string; sql: strin
   return withThrowawayDatabase(url, 'down', async ({ client, target }) => {
     for (const m of history) {
       try {
-        await runMigrationScript(client, m.sql, `${m.name}/migration.sql`)
+        await runStandalone(client, `${m.name}/migration.sql`, m.sql)
       } catch (err) {
-        throw new MigrateError('MIGRATION_FAILED', `Cannot check the down: migration ${m.name} fails on an empty database: ${describeSqlError(err, m.sql).message}`, {
+        throw new MigrateError('MIGRATION_FAILED', `Cannot check the down: migration ${m.name} fails on an empty database: ${describeFailure(err).message}`, {
           hint: 'Run `npm run migrate:verify` to see which migration breaks the history',
           cause: err,
         })
@@ -236,24 +236,24 @@ async function roundTrip(url: string, history: Array<{ name: string; sql: string
     const problems: string[] = []
     const beforeUp = await snapshotCatalog(client, schema)
     try {
-      await runMigrationScript(client, last.sql, `${last.name}/migration.sql`)
+      await runStandalone(client, `${last.name}/migration.sql`, last.sql)
     } catch (err) {
-      return [`migration.sql itself fails on a database at the previous migration: ${describeSqlError(err, last.sql).message}`]
+      return [`migration.sql itself fails on a database at the previous migration: ${describeFailure(err).message}`]
     }
     const afterUp = await snapshotCatalog(client, schema)
     try {
-      await runMigrationScript(client, down, `${last.name}/down.sql (generated)`)
+      await runStandalone(client, `${last.name}/down.sql (generated)`, down)
     } catch (err) {
-      const f = describeSqlError(err, down)
+      const f = describeFailure(err)
       return [`the generated down fails: ${f.message}${f.statement ? ` (at \`${f.statement.replace(/\s+/g, ' ').slice(0, 80)}\`)` : ''}`]
     }
     for (const c of droppedColumns(beforeUp, afterUp)) readded.add(c)
     for (const d of diffCatalogs(beforeUp, await snapshotCatalog(client, schema), { readdedColumns: readded })) problems.push(`after the down, ${describeDifference(d)}`)
     if (problems.length) return problems
     try {
-      await runMigrationScript(client, last.sql, `${last.name}/migration.sql`)
+      await runStandalone(client, `${last.name}/migration.sql`, last.sql)
     } catch (err) {
-      return [`migration.sql fails when applied again after the down: ${describeSqlError(err, last.sql).message}`]
+      return [`migration.sql fails when applied again after the down: ${describeFailure(err).message}`]
     }
     for (const d of diffCatalogs(afterUp, await snapshotCatalog(client, schema))) problems.push(`after the down and up again, ${describeDifference(d)}`)
     logger.info(problems.length ? `Round trip of ${last.name}: ${problems.length} problem(s)` : `Round trip of ${last.name}: the down restores the previous state exactly`)

@@ -1,12 +1,10 @@
-// Keeps schema changes from stalling the application: every unit of work
-// (one migration, one rollback plan, one reset) runs with a bounded
-// `lock_timeout` and `statement_timeout`. A lock request that times out gives
-// up, so application queries queued behind it run again at once; the unit is
-// rolled back (nothing changed) and retried a few times, then it fails naming
-// the session in the way, which a second connection watches for meanwhile.
+// Keeps schema changes from stalling the application: every statement the
+// runner (runner.ts) sends runs with a bounded `lock_timeout` and
+// `statement_timeout`. A lock request that times out gives up, so application
+// queries queued behind it run again at once; the unit is rolled back
+// (nothing changed) and retried a few times, then it fails naming the session
+// in the way, which a second connection (BlockerWatch) watches for meanwhile.
 import type pg from 'pg'
-import { MigrateError } from './errors.ts'
-import type { Logger } from './logger.ts'
 
 export interface TimeoutOptions {
   /** PostgreSQL `lock_timeout` for each table lock a statement waits for. Default 3000 ms. */
@@ -38,19 +36,6 @@ export function describeBlocker(b: Blocker): string {
   const app = b.applicationName ? `, application \`${b.applicationName}\`` : ''
   const on = b.relation ? ` on \`${b.relation}\`` : ''
   return `pid ${b.pid}${app}, ${b.state} for ${b.seconds.toFixed(1)}s${on}: ${b.query || '(no query text)'}`
-}
-
-const LOCK_NOT_AVAILABLE = '55P03'
-const QUERY_CANCELED = '57014'
-
-const isCode = (err: unknown, code: string): boolean => (err as { code?: unknown })?.code === code
-
-/** Applies the timeouts to the session (they last until changed). */
-export async function applyTimeouts(client: pg.Client, opts: TimeoutOptions): Promise<void> {
-  const lock = Math.max(0, Math.floor(opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS))
-  const stmt = Math.max(0, Math.floor(opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS))
-  await client.query(`SET lock_timeout = ${lock}`)
-  await client.query(`SET statement_timeout = ${stmt}`)
 }
 
 /**
@@ -102,62 +87,5 @@ export class BlockerWatch {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer)
-  }
-}
-
-/**
- * Runs `attempt` (which must BEGIN and end its own transaction, rolling back on
- * error) with the timeouts set; retries it when a lock was not granted in
- * time. `openWatcher` opens a second connection for naming blockers.
- */
-export async function withLockRetries<T>(
-  client: pg.Client,
-  what: string,
-  opts: TimeoutOptions & { logger: Logger; openWatcher: () => Promise<{ client: pg.Client; close(): Promise<void> }> },
-  attempt: () => Promise<T>,
-): Promise<T> {
-  const attempts = Math.max(1, Math.floor(opts.lockAttempts ?? DEFAULT_LOCK_ATTEMPTS))
-  const lockMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS
-  const stmtMs = opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS
-  await applyTimeouts(client, opts)
-  const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid
-  const watcher = await opts.openWatcher().catch(() => undefined)
-  const watch = watcher ? new BlockerWatch(watcher.client, pid) : undefined
-  watch?.start()
-  try {
-    for (let n = 1; ; n++) {
-      try {
-        return await attempt()
-      } catch (err) {
-        if (isCode(err, QUERY_CANCELED) && /statement timeout/i.test((err as Error).message)) {
-          throw new MigrateError('STATEMENT_TIMEOUT', `${what} was stopped: a statement ran longer than the statement timeout (${stmtMs / 1000}s). It was rolled back; nothing changed.`, {
-            hint: 'If it really needs longer (a big table), run it when traffic is low with a larger `--statement-timeout=<seconds>`',
-            cause: err,
-          })
-        }
-        if (!isCode(err, LOCK_NOT_AVAILABLE)) throw err
-        const blockers = watch?.last ?? []
-        if (n >= attempts) {
-          throw new MigrateError(
-            'LOCK_TIMEOUT',
-            `${what} gave up: a table lock was not granted within ${lockMs / 1000}s, ${attempts} time${attempts === 1 ? '' : 's'}. It was rolled back each time; nothing changed.`,
-            {
-              hint: 'Wait for (or end) the session in the way, then run the command again; `--lock-timeout=<seconds>` waits longer per attempt, but application queries queue behind the waiting lock for that long',
-              details: blockers.length ? ['In the way:', ...blockers.map((b) => `    ${describeBlocker(b)}`)] : ['The session in the way had finished before it could be named.'],
-              cause: err,
-            },
-          )
-        }
-        const pause = 500 * n
-        opts.logger.info(`Waiting: a table lock was not granted within ${lockMs / 1000}s (attempt ${n} of ${attempts}); rolled back, retrying in ${pause / 1000}s`)
-        for (const b of blockers) opts.logger.info(`  in the way: ${describeBlocker(b)}`)
-        await new Promise((r) => setTimeout(r, pause))
-        // Name the blocker of the next attempt from a fresh poll.
-        if (watch) watch.last = []
-      }
-    }
-  } finally {
-    watch?.stop()
-    await watcher?.close()
   }
 }

@@ -16,6 +16,40 @@ export interface HistoryRow {
   rolledBackAt: Date | null
   startedAt: Date
   appliedStepsCount: number
+  /** What a failed run of ours left behind, recorded with it (undefined for rows Prisma's engine wrote). */
+  outcome: RecordedOutcome | undefined
+}
+
+/**
+ * A failed migration's outcome, kept as a JSON line at the end of `logs`
+ * (Prisma's table has no other column for it; Prisma shows logs as text).
+ * 'transaction': it was rolled back, nothing stays; 'statements': the first
+ * `applied` of `total` statements were committed and stay.
+ */
+export interface RecordedOutcome {
+  mode: 'transaction' | 'statements'
+  applied: number
+  total: number
+  failedAt: number | undefined
+  sqlstate: string | undefined
+}
+
+const OUTCOME_PREFIX = 'watify-outcome: '
+
+function parseOutcome(logs: string | null): RecordedOutcome | undefined {
+  const line = logs?.split('\n').reverse().find((l) => l.startsWith(OUTCOME_PREFIX))
+  if (!line) return undefined
+  try {
+    const o = JSON.parse(line.slice(OUTCOME_PREFIX.length)) as RecordedOutcome
+    return o.mode === 'transaction' || o.mode === 'statements' ? o : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** `text` followed by the outcome line that readHistory gives back as `outcome`. */
+export function logsWithOutcome(text: string, outcome: RecordedOutcome): string {
+  return `${text}\n${OUTCOME_PREFIX}${JSON.stringify(outcome)}`
 }
 
 /** Prisma's states: applied = finished and not rolled back; failed = not finished and not rolled back. */
@@ -65,6 +99,7 @@ export async function readHistory(client: pg.Client, schema: string): Promise<Hi
     rolledBackAt: x.rolled_back_at,
     startedAt: x.started_at,
     appliedStepsCount: x.applied_steps_count,
+    outcome: parseOutcome(x.logs),
   }))
 }
 

@@ -1,35 +1,22 @@
 // What a destructive plan (rollback, reset) would destroy, measured by doing
 // it, not by reading its SQL: whatever the SQL is (DROP … CASCADE, TRUNCATE,
-// DELETE, UPDATE … SET NULL, DO blocks, dynamic SQL), its effect on the
-// catalog and on the transaction's own row counters says which tables and
-// columns it touched, and exact counts before and after say how much went.
-//
-// Inside the caller's transaction, for a plan of definitions only (DROP …):
-//   SAVEPOINT; run the plan; compare catalog + pg_stat_xact_user_tables;
-//   ROLLBACK TO SAVEPOINT          -> the set of touched tables/columns
-//   count those tables (exact)     -> before
-//   run the plan again             -> for real (the caller commits or not)
-//   count the touched tables left  -> after
-// For a plan that moves data (UPDATE, DELETE, DO …), running it twice could
-// cost more than counting: every table is counted before, the plan runs once.
+// DELETE, UPDATE … SET NULL, ALTER … TYPE … USING, DO blocks, dynamic SQL),
+// its effect on the catalog, on the transaction's own row counters and on
+// the values themselves says which tables and columns it touched and how
+// much went. Inside the caller's transaction:
+//   SAVEPOINT; run the plan            -> the tables it touches (catalog + pg_stat_xact_user_tables)
+//   ROLLBACK TO SAVEPOINT
+//   LOCK those tables IN SHARE MODE    -> nobody writes them until we commit or roll back
+//   count them (exact; value hashes of tables the plan rewrites)
+//   SAVEPOINT; run the plan again      -> for real
+//   it touched a table not counted? roll back to that savepoint, lock and count it too, run again
+//   count what is left                 -> after
+// So a row written while the command waited is either counted or blocked,
+// never destroyed unreported.
 import type pg from 'pg'
+import { readRelations, type ColumnInfo, type RelationInfo } from './catalog.ts'
 import { MigrateError } from './errors.ts'
-import { HISTORY_TABLE } from './history.ts'
 import { quoteIdent } from './sql.ts'
-
-interface ColumnInfo {
-  attnum: number
-  name: string
-  type: string
-}
-
-interface RelationInfo {
-  oid: number
-  schema: string
-  name: string
-  filenode: number
-  columns: ColumnInfo[]
-}
 
 type Catalog = Map<number, RelationInfo>
 type XactStats = Map<number, { upd: number; del: number; ins: number }>
@@ -45,8 +32,8 @@ export type LossItem =
   | { kind: 'table-dropped'; table: string; rows: number; columns: ColumnLoss[] }
   /** The column is gone, with its values. */
   | { kind: 'column-dropped'; table: string; column: string; rows: number; nonNull: number }
-  /** The column stays but its type changes; every value is converted. */
-  | { kind: 'column-converted'; table: string; column: string; from: string; to: string; nonNull: number }
+  /** The column stays but the table was rewritten with new values for it (ALTER … TYPE … USING, same type or not); `changed`: values that are no longer what they were. */
+  | { kind: 'column-converted'; table: string; column: string; from: string; to: string; nonNull: number; changed: number }
   /** The table stays; rows deleted or updated; `gone`: fewer non-null values per column (deleted rows, SET NULL). */
   | { kind: 'rows-changed'; table: string; rowsBefore: number; rowsAfter: number; deleted: number; updated: number; inserted: number; gone: Array<{ column: string; values: number }> }
 
@@ -59,17 +46,7 @@ export interface LossReport {
 }
 
 async function readCatalog(client: pg.Client): Promise<Catalog> {
-  const r = await client.query<{ oid: number; schema: string; name: string; filenode: number; cols: Array<{ n: number; name: string; type: string }> | null }>(
-    `SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relfilenode::int8 AS filenode,
-            (SELECT json_agg(json_build_object('n', a.attnum, 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
-               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS cols
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p', 'm')
-        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-        AND c.relname <> $1`,
-    [HISTORY_TABLE],
-  )
-  return new Map(r.rows.map((x) => [Number(x.oid), { oid: Number(x.oid), schema: x.schema, name: x.name, filenode: Number(x.filenode), columns: (x.cols ?? []).map((c) => ({ attnum: c.n, name: c.name, type: c.type })) }]))
+  return new Map((await readRelations(client)).map((r) => [r.oid, r]))
 }
 
 async function readXactStats(client: pg.Client): Promise<XactStats> {
@@ -96,7 +73,7 @@ async function countRelation(client: pg.Client, r: RelationInfo, columns: Column
 interface Touched {
   dropped: RelationInfo[]
   /** Surviving tables whose rows or columns changed, with what to compare. */
-  changed: Array<{ before: RelationInfo; after: RelationInfo; droppedColumns: ColumnInfo[]; converted: Array<{ before: ColumnInfo; after: ColumnInfo }> }>
+  changed: Array<{ before: RelationInfo; after: RelationInfo; droppedColumns: ColumnInfo[]; converted: Array<{ before: ColumnInfo; after: ColumnInfo }>; rewritten: boolean }>
 }
 
 function compare(before: Catalog, after: Catalog, s0: XactStats, s1: XactStats): Touched {
@@ -115,9 +92,9 @@ function compare(before: Catalog, after: Catalog, s0: XactStats, s1: XactStats):
     })
     const x0 = s0.get(oid) ?? { upd: 0, del: 0, ins: 0 }
     const x1 = s1.get(oid) ?? { upd: 0, del: 0, ins: 0 }
-    // A new relfilenode without a conversion means TRUNCATE (or a rewrite): count to know.
+    // A new relfilenode: TRUNCATE, or a rewrite (ALTER … TYPE, even to the same type with USING).
     const rewritten = a.filenode !== b.filenode
-    if (droppedColumns.length || converted.length || rewritten || x1.upd > x0.upd || x1.del > x0.del) t.changed.push({ before: b, after: a, droppedColumns, converted })
+    if (droppedColumns.length || converted.length || rewritten || x1.upd > x0.upd || x1.del > x0.del) t.changed.push({ before: b, after: a, droppedColumns, converted, rewritten })
   }
   return t
 }
@@ -126,48 +103,52 @@ export interface MeasuredRun {
   report: LossReport
 }
 
+/** Temp table of the value hashes of a table the plan rewrites, to count the values a rewrite changes. */
+const hashTable = (r: RelationInfo): string => `pg_temp.watify_loss_${r.oid}`
+const hashOf = (c: ColumnInfo): string => `hashtextextended(${quoteIdent(c.name)}::text, 0)`
+
 /**
  * Measures what `runPlan` destroys, leaving its effect in place: the caller
- * is inside a transaction and decides to COMMIT or ROLLBACK.
- *
- * `catalogOnly` (the plan only drops or alters definitions, see
- * sql.ts `isCatalogOnly`): the plan runs twice, first under a savepoint to
- * learn which tables it touches, so only those are counted. Otherwise (it
- * moves data: UPDATE, DELETE, DO …) every table is counted before and the
- * plan runs once, so no data statement runs twice.
+ * is inside a transaction and decides to COMMIT or ROLLBACK. `runPlan` may
+ * run more than once (each time from the same state) and must be repeatable.
  */
-export async function runMeasured(client: pg.Client, schema: string, runPlan: () => Promise<void>, opts: { catalogOnly: boolean }): Promise<MeasuredRun> {
+export async function runMeasured(client: pg.Client, schema: string, runPlan: () => Promise<void>): Promise<MeasuredRun> {
   let countMs = 0
-  const countAll = async (rels: RelationInfo[]): Promise<Map<number, Counts>> => {
-    const t0 = performance.now()
-    const out = new Map<number, Counts>()
-    for (const r of rels) out.set(r.oid, await countRelation(client, r, r.columns))
-    countMs += performance.now() - t0
-    return out
-  }
   const c0 = await readCatalog(client)
-  let touched: Touched
-  let before: Map<number, Counts>
-  let s1: XactStats
-  let s2: XactStats
-  if (opts.catalogOnly) {
-    await client.query('SAVEPOINT watify_loss_probe')
-    const s0 = await readXactStats(client)
-    await runPlan()
-    touched = compare(c0, await readCatalog(client), s0, await readXactStats(client))
-    await client.query('ROLLBACK TO SAVEPOINT watify_loss_probe')
-    await client.query('RELEASE SAVEPOINT watify_loss_probe')
-    before = await countAll([...touched.dropped, ...touched.changed.map((c) => c.before)])
-    s1 = await readXactStats(client)
-    await runPlan()
-    s2 = await readXactStats(client)
-  } else {
-    before = await countAll([...c0.values()])
+  const before = new Map<number, Counts>()
+  const hashed = new Set<number>()
+  const measure = async (touched: Touched): Promise<void> => {
+    const t0 = performance.now()
+    const rels = [...touched.dropped, ...touched.changed.map((c) => c.before)].filter((r) => !before.has(r.oid))
+    if (rels.length) await client.query(`LOCK TABLE ${rels.map(qualified).join(', ')} IN SHARE MODE`)
+    for (const r of rels) before.set(r.oid, await countRelation(client, r, r.columns))
+    for (const ch of touched.changed) {
+      if (!ch.rewritten || hashed.has(ch.before.oid) || !ch.before.columns.length) continue
+      await client.query(`CREATE TEMP TABLE ${hashTable(ch.before)} ON COMMIT DROP AS SELECT ${ch.before.columns.map((c, i) => `${hashOf(c)} AS h${i}`).join(', ')} FROM ${qualified(ch.before)}`)
+      hashed.add(ch.before.oid)
+    }
+    countMs += performance.now() - t0
+  }
+  const counted = (t: Touched): boolean =>
+    [...t.dropped, ...t.changed.map((c) => c.before)].every((r) => before.has(r.oid)) && t.changed.every((c) => !c.rewritten || hashed.has(c.before.oid) || !c.before.columns.length)
+
+  let touched: Touched | undefined
+  let s1: XactStats = new Map()
+  let s2: XactStats = new Map()
+  for (let round = 1; ; round++) {
+    await client.query('SAVEPOINT watify_loss_run')
     s1 = await readXactStats(client)
     await runPlan()
     s2 = await readXactStats(client)
     touched = compare(c0, await readCatalog(client), s1, s2)
+    if (counted(touched)) break
+    if (round >= 4) throw new MigrateError('INTERNAL', 'What the plan destroys kept changing between runs (it touched other tables each time); nothing was changed.', { hint: 'Run the command again when the database is quieter' })
+    // Not measured yet: undo this run (its locks go with it), lock and count what it touched, run again.
+    await client.query('ROLLBACK TO SAVEPOINT watify_loss_run')
+    await client.query('RELEASE SAVEPOINT watify_loss_run')
+    await measure(touched)
   }
+  await client.query('RELEASE SAVEPOINT watify_loss_run')
 
   const t1 = performance.now()
   const items: LossItem[] = []
@@ -179,9 +160,17 @@ export async function runMeasured(client: pg.Client, schema: string, runPlan: ()
     const b = before.get(ch.before.oid)!
     const table = shown(ch.after, schema)
     for (const c of ch.droppedColumns) items.push({ kind: 'column-dropped', table, column: c.name, rows: b.rows, nonNull: b.nonNull.get(c.name) ?? 0 })
-    for (const c of ch.converted) items.push({ kind: 'column-converted', table, column: c.after.name, from: c.before.type, to: c.after.type, nonNull: b.nonNull.get(c.before.name) ?? 0 })
     const kept = ch.after.columns.filter((c) => ch.before.columns.some((bc) => bc.attnum === c.attnum && bc.name === c.name))
     const a = await countRelation(client, ch.after, kept)
+    // A rewrite that kept the rows: which values are no longer what they were (as text, as a multiset).
+    if (ch.rewritten && a.rows > 0) {
+      for (const c of kept) {
+        const i = ch.before.columns.findIndex((bc) => bc.attnum === c.attnum)
+        const changed = Number((await client.query(`SELECT count(*)::int8 AS n FROM (SELECT h${i} FROM ${hashTable(ch.before)} EXCEPT ALL SELECT ${hashOf(c)} FROM ${qualified(ch.after)}) x`)).rows[0].n)
+        const from = ch.before.columns[i]!.type
+        if (changed > 0 || from !== c.type) items.push({ kind: 'column-converted', table, column: c.name, from, to: c.type, nonNull: b.nonNull.get(c.name) ?? 0, changed })
+      }
+    }
     const x1 = s1.get(ch.after.oid) ?? { upd: 0, del: 0, ins: 0 }
     const x2 = s2.get(ch.after.oid) ?? { upd: 0, del: 0, ins: 0 }
     const deleted = Math.max(x2.del - x1.del, b.rows - a.rows, 0)
@@ -204,8 +193,9 @@ export function holdsData(i: LossItem): boolean {
     case 'table-dropped':
       return i.rows > 0
     case 'column-dropped':
-    case 'column-converted':
       return i.nonNull > 0
+    case 'column-converted':
+      return i.changed > 0 || (i.from !== i.to && i.nonNull > 0)
     case 'rows-changed':
       return i.deleted > 0 || i.updated > 0 || i.gone.length > 0
   }
@@ -221,8 +211,10 @@ export function describeLoss(i: LossItem): string[] {
     }
     case 'column-dropped':
       return [`column \`${i.table}.${i.column}\`: dropped with ${n(i.nonNull, 'non-null value')} (${n(i.rows, 'row')})`]
-    case 'column-converted':
-      return [`column \`${i.table}.${i.column}\`: ${n(i.nonNull, 'value')} converted from ${i.from} to ${i.to}`]
+    case 'column-converted': {
+      const how = i.from === i.to ? `rewritten (${i.to})` : `converted from ${i.from} to ${i.to}`
+      return [`column \`${i.table}.${i.column}\`: ${n(i.nonNull, 'value')} ${how}, ${i.changed} of them changed`]
+    }
     case 'rows-changed': {
       const parts: string[] = []
       if (i.deleted) parts.push(`${n(i.deleted, 'row')} deleted`)
@@ -234,25 +226,64 @@ export function describeLoss(i: LossItem): string[] {
   }
 }
 
-/** A stable key per item, to check that what is about to be lost is what was confirmed. */
+/** A stable key per item: the same table or column in two reports. */
 export function lossKey(i: LossItem): string {
   return i.kind === 'table-dropped' || i.kind === 'rows-changed' ? `${i.kind} ${i.table}` : `${i.kind} ${i.table}.${i.column}`
+}
+
+/** The amounts of an item, by name: what a confirmation sets a ceiling on. */
+function amounts(i: LossItem): Record<string, number> {
+  switch (i.kind) {
+    case 'table-dropped':
+      return { rows: i.rows, ...Object.fromEntries(i.columns.map((c) => [`values ${c.column}`, c.nonNull])) }
+    case 'column-dropped':
+      return { rows: i.rows, values: i.nonNull }
+    case 'column-converted':
+      return { values: i.nonNull, changed: i.changed }
+    case 'rows-changed':
+      return { deleted: i.deleted, updated: i.updated, ...Object.fromEntries(i.gone.map((g) => [`values ${g.column}`, g.values])) }
+  }
+}
+
+/** Items of `report` that lose data beyond what `confirmed` showed: a new item, or a larger amount. */
+export function beyond(report: LossReport, confirmed: LossItem[]): LossItem[] {
+  const byKey = new Map(confirmed.map((c) => [lossKey(c), amounts(c)]))
+  return report.items.filter((i) => {
+    if (!holdsData(i)) return false
+    const ceiling = byKey.get(lossKey(i))
+    if (!ceiling) return true
+    return Object.entries(amounts(i)).some(([k, v]) => v > (ceiling[k] ?? 0))
+  })
 }
 
 export interface LossConsent {
   /** Go ahead whatever is lost. */
   acceptDataLoss?: boolean
-  /** `lossKey`s shown and confirmed earlier: go ahead when the loss now is within them. */
-  confirmedLoss?: string[]
+  /** What was shown and confirmed earlier: go ahead only while the loss now is within it, item by item and amount by amount. */
+  confirmedLoss?: LossItem[]
 }
 
 /** The refusal for a loss nobody accepted, or undefined when it may go ahead. */
 export function refusal(report: LossReport, consent: LossConsent, action: string): MigrateError | undefined {
   if (consent.acceptDataLoss) return undefined
-  const confirmed = new Set(consent.confirmedLoss ?? [])
-  if (!report.items.some((i) => holdsData(i) && !confirmed.has(lossKey(i)))) return undefined
-  const why = consent.confirmedLoss ? 'what it would destroy changed since it was confirmed' : 'it would destroy data'
-  return new MigrateError('DATA_LOSS_REFUSED', `Refusing to ${action}: ${why}. Nothing was changed.`, {
-    details: ['Data that would be lost:', ...report.items.flatMap((i) => describeLoss(i).map((l) => `    ${l}`))],
-  })
+  const over = beyond(report, consent.confirmedLoss ?? [])
+  if (!over.length) return undefined
+  const why = consent.confirmedLoss ? 'what it would destroy grew since it was confirmed' : 'it would destroy data'
+  return new LossRefused(`Refusing to ${action}: ${why}. Nothing was changed.`, report, Boolean(consent.confirmedLoss), [
+    'Data that would be lost:',
+    ...report.items.flatMap((i) => describeLoss(i).map((l) => `    ${l}`)),
+  ])
+}
+
+/** DATA_LOSS_REFUSED, with the report as a value: a terminal can show it and ask again. */
+export class LossRefused extends MigrateError {
+  constructor(
+    message: string,
+    readonly report: LossReport,
+    /** True when an earlier confirmation no longer covers the loss (it grew). */
+    readonly grew: boolean,
+    details: string[],
+  ) {
+    super('DATA_LOSS_REFUSED', message, { details })
+  }
 }

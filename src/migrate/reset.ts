@@ -4,7 +4,8 @@
 // caller accepted what it destroys.
 import { connect } from './connection.ts'
 import { deployLocked, type DeployResult } from './deploy.ts'
-import { withLockRetries, type TimeoutOptions } from './guard.ts'
+import type { TimeoutOptions } from './guard.ts'
+import { ScriptRunner } from './runner.ts'
 import { refusal, runMeasured, type LossConsent, type LossReport } from './loss.ts'
 import { underMigrationLock } from './lock.ts'
 import type { CommonOptions } from './options.ts'
@@ -58,10 +59,12 @@ export async function reset(opts: ResetOptions): Promise<ResetResult> {
         if (privs.length) await client.query(`GRANT ${privs.join(', ')} ON SCHEMA ${schema} TO ${grantee}`)
       }
     }
-    const loss = await withLockRetries(client, 'The reset', { ...opts, logger, openWatcher: () => connect(opts.url, { applicationName: 'wateen-migrate-watch' }) }, async () => {
+    const runner = new ScriptRunner(client, { ...opts, logger, openWatcher: () => connect(opts.url, { applicationName: 'wateen-migrate-watch' }) })
+    const loss = await runner.unit('The reset', async () => {
       await client.query('BEGIN')
       try {
-        const { report } = await runMeasured(client, target.schema, dropAndRecreate, { catalogOnly: true })
+        await runner.restore()
+        const { report } = await runMeasured(client, target.schema, dropAndRecreate)
         const refused = opts.dryRun ? undefined : refusal(report, opts, 'reset')
         if (opts.dryRun || refused) {
           await client.query('ROLLBACK')

@@ -7,17 +7,16 @@
 // that loss.
 import { connect, grantHint, type Connection, type Target } from './connection.ts'
 import { MigrateError } from './errors.ts'
-import { INCOMPLETE_DOWN_MARKER, resolveMigrationName, runsOutsideTransaction, type LocalMigration } from './files.ts'
-import { applyTimeouts, withLockRetries, type TimeoutOptions } from './guard.ts'
+import { INCOMPLETE_DOWN_MARKER, resolveMigrationName, type LocalMigration } from './files.ts'
+import type { TimeoutOptions } from './guard.ts'
 import { downForRollback } from './down.ts'
 import { markRolledBack, readHistory, type HistoryRow } from './history.ts'
 import { underMigrationLock } from './lock.ts'
 import type { Logger } from './logger.ts'
 import { displayPath, type CommonOptions } from './options.ts'
-import { refusal, runMeasured, type LossConsent, type LossReport } from './loss.ts'
-import { isCatalogOnly, splitStatements } from './sql.ts'
-import { assertNoTransactionControl, describeSqlError, isServerError, runScript, sqlFailureError } from './run-sql.ts'
-import { computeStatus } from './state.ts'
+import { holdsData, refusal, runMeasured, type LossConsent, type LossItem, type LossReport } from './loss.ts'
+import { prepareScript, ScriptFailed, ScriptRunner, scriptError, type PreparedScript } from './runner.ts'
+import { computeStatus, failedResidue } from './state.ts'
 
 export interface RollbackOptions extends CommonOptions, TimeoutOptions, LossConsent {
   /** How many applied migrations to undo (default 1). */
@@ -33,6 +32,7 @@ export interface RollbackStep {
   downPath: string
   downSql: string
   rowId: string
+  script: PreparedScript
 }
 
 export interface RollbackResult {
@@ -71,7 +71,18 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
   const status = computeStatus(local, await readHistory(client, target.schema))
   const applied = status.entries.filter((e) => e.state === 'applied')
   const failed = status.entries.filter((e) => e.state === 'failed')
-  if (failed.length > 0) logger.warn(`\`${failed[0]!.name}\` is recorded as failed; it is not rolled back (it changed nothing). Resolve it with \`npx prisma migrate resolve --rolled-back ${failed[0]!.name}\``)
+  for (const f of failed) {
+    const residue = failedResidue(f)
+    if (residue.kind === 'nothing') {
+      logger.warn(`\`${f.name}\` is recorded as failed; it is not rolled back (it ran in a transaction that was rolled back: it changed nothing). Resolve it with \`npx prisma migrate resolve --rolled-back ${f.name}\``)
+      continue
+    }
+    // Undoing what is before it would leave what it did apply orphaned (or fail on it).
+    const what = residue.kind === 'statements' ? `statements 1 to ${residue.applied} of ${residue.total} of it stay applied` : 'some of its statements may stay applied'
+    throw new MigrateError('HISTORY_CONFLICT', `Cannot roll back: \`${f.name}\` failed part-way outside a transaction (${what}); nothing was rolled back.`, {
+      hint: `Finish it first: fix its cause and run \`npm run migrate\` (it runs again from the top), or undo its applied statements by hand and \`npx prisma migrate resolve --rolled-back ${f.name}\`; then roll back`,
+    })
+  }
 
   // 1. Which migrations, newest first.
   let toUndo: typeof applied
@@ -121,12 +132,12 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
         hint: `Restore the applied version of ${displayPath(m.sqlPath)} (e.g. \`git log -p -- ${displayPath(m.sqlPath)}\`), then run the rollback again`,
       })
     }
-    assertNoTransactionControl(downFile, m.down)
-    plan.push({ name: e.name, downPath: m.downPath, downSql: m.down, rowId: (e.row as HistoryRow).id })
+    plan.push({ name: e.name, downPath: m.downPath, downSql: m.down, rowId: (e.row as HistoryRow).id, script: prepareScript(downFile, m.down, 'down') })
   }
   const remainingLatest = applied.filter((e) => !toUndo.includes(e)).at(-1)?.name
   if (plan.length === 0) return { dryRun: Boolean(opts.dryRun), plan, rolledBack: [], remainingLatest, loss: NO_LOSS }
-  const outside = plan.find((p) => runsOutsideTransaction(p.downSql))
+  const runner = new ScriptRunner(client, { ...opts, logger, openWatcher: () => connect(opts.url, { applicationName: 'wateen-migrate-watch' }) })
+  const outside = plan.find((p) => p.script.mode === 'statements')
   if (outside) {
     if (plan.length > 1) {
       const i = plan.indexOf(outside)
@@ -135,27 +146,23 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
         i === 0 ? `Roll it back alone first: \`npm run migrate:rollback\`` : `Roll back to just after it first: \`npm run migrate:rollback -- --to=${outside.name}\`, then it alone: \`npm run migrate:rollback\``,
       )
     }
-    return rollbackOutsideTransaction(conn, outside, remainingLatest, opts, logger)
+    return rollbackOutsideTransaction(conn, runner, outside, remainingLatest, opts, logger)
   }
 
   logger.info(`Plan: ${plan.length === 1 ? 'undo' : `undo ${plan.length} migrations in one transaction, newest first:`} ${plan.map((p) => p.name).join(', ')}`)
-  const connOpts = { applicationName: 'wateen-migrate-watch' }
-  return withLockRetries(client, 'The rollback', { ...opts, logger, openWatcher: () => connect(opts.url, connOpts) }, async () => {
+  return runner.unit('The rollback', async () => {
     const durations = new Map<string, number>()
-    let current: RollbackStep | undefined
     const runPlan = async (): Promise<void> => {
       for (const step of plan) {
-        current = step
-        const t0 = performance.now()
-        await runScript(client, step.downSql, displayPath(step.downPath))
+        const o = await runner.run(step.script)
+        if (o.failure) throw new StepFailed(step, new ScriptFailed({ ...o, failure: o.failure }))
         if ((await markRolledBack(client, target.schema, step.rowId)) !== 1) throw new Error(`the \`_prisma_migrations\` row of \`${step.name}\` changed during the rollback`)
-        durations.set(step.name, Math.round(performance.now() - t0))
+        durations.set(step.name, o.durationMs)
       }
-      current = undefined
     }
     await client.query('BEGIN')
     try {
-      const { report } = await runMeasured(client, target.schema, runPlan, { catalogOnly: plan.every((p) => isCatalogOnly(p.downSql)) })
+      const { report } = await runMeasured(client, target.schema, runPlan)
       if (opts.dryRun) {
         await client.query('ROLLBACK')
         return { dryRun: true, plan, rolledBack: [], remainingLatest, loss: report }
@@ -169,62 +176,111 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
       return { dryRun: false, plan, rolledBack: plan.map((p) => ({ name: p.name, durationMs: durations.get(p.name) ?? 0 })), remainingLatest, loss: report }
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
-      throw stepError(err, current, target)
+      throw stepError(err, target)
     }
   })
 }
 
-/** Says which step failed, and that the whole plan was undone with it. */
-function stepError(err: unknown, step: RollbackStep | undefined, target: Target): unknown {
-  if (err instanceof MigrateError || !step) return err
-  // Lock and statement time-outs are retried or explained by the guard.
-  const code = (err as { code?: string }).code
-  if (code === '55P03' || code === '57014') return err
-  const file = displayPath(step.downPath)
-  const nothing = 'Nothing was rolled back: the whole plan runs in one transaction, and it was rolled back.'
-  if (!isServerError(err)) {
-    return new MigrateError('ROLLBACK_FAILED', `Rolling back \`${step.name}\` was interrupted: ${(err as Error).message}.`, { hint: 'Run `npm run migrate:status`', cause: err, details: [nothing] })
+/** A step of the plan failed: which one, and how. */
+class StepFailed extends Error {
+  constructor(
+    readonly step: RollbackStep,
+    readonly failed: ScriptFailed,
+  ) {
+    super(failed.message)
   }
-  return sqlFailureError('ROLLBACK_FAILED', `Rolling back \`${step.name}\` failed`, file, describeSqlError(err, step.downSql), {
-    cause: err,
-    hint: grantHint(err, target) ?? `Fix ${file}, then check the plan with \`npm run migrate:rollback -- --dry-run\``,
-    extra: [nothing],
+}
+
+/** Says which step failed, and that the whole plan was undone with it; time-outs go back to the unit as they are. */
+function stepError(err: unknown, target: Target): unknown {
+  if (!(err instanceof StepFailed)) return err
+  const o = err.failed.outcome
+  if (o.failure.kind === 'lock-timeout' || o.failure.kind === 'statement-timeout') return err.failed
+  const nothing = 'Nothing was rolled back: the whole plan runs in one transaction, and it was rolled back.'
+  if (o.failure.kind === 'connection') {
+    return new MigrateError('ROLLBACK_FAILED', `Rolling back \`${err.step.name}\` was interrupted: ${o.failure.message}.`, { hint: 'Run `npm run migrate:status`', cause: o.failure.cause, details: [nothing] })
+  }
+  const file = displayPath(err.step.downPath)
+  return scriptError('ROLLBACK_FAILED', `Rolling back \`${err.step.name}\` failed`, o, {
+    after: [nothing],
+    hint: grantHint(o.failure.cause, target) ?? `Fix ${file}, then check the plan with \`npm run migrate:rollback -- --dry-run\``,
   })
 }
 
 const NO_LOSS: LossReport = { items: [], losesData: false, countMs: 0 }
 
+/** Statements that cannot run inside a transaction block; none of them destroys rows. */
+const OUTSIDE_ONLY = /^(CREATE\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY|DROP\s+INDEX\s+CONCURRENTLY|REINDEX\b[\s\S]*\bCONCURRENTLY\b|VACUUM\b|ANALYZE\b)/i
+
 /**
  * One step whose down.sql declares `-- watify:no-transaction` (e.g. DROP
- * INDEX CONCURRENTLY): its statements run one by one, so what they destroy
- * cannot be measured and undone. Dropping indexes loses no data; anything
- * else needs `--accept-data-loss`.
+ * INDEX CONCURRENTLY). The statements that can run in a transaction are
+ * measured as any plan is: first all together (rolled back) for the dry run
+ * and the consent, then each in its own measured transaction when it runs
+ * for real, so what is reported is what was destroyed.
  */
-async function rollbackOutsideTransaction(conn: Connection, step: RollbackStep, remainingLatest: string | undefined, opts: RollbackOptions, logger: Logger): Promise<RollbackResult> {
+async function rollbackOutsideTransaction(conn: Connection, runner: ScriptRunner, step: RollbackStep, remainingLatest: string | undefined, opts: RollbackOptions, logger: Logger): Promise<RollbackResult> {
   const { client, target } = conn
-  const statements = splitStatements(step.downSql)
-  const onlyIndexes = statements.every((s) => /^DROP\s+INDEX\b/i.test(s.text))
-  if (opts.dryRun) return { dryRun: true, plan: [step], rolledBack: [], remainingLatest, loss: NO_LOSS }
-  if (!onlyIndexes && !opts.acceptDataLoss) {
-    throw new MigrateError('DATA_LOSS_REFUSED', `Refusing to roll back \`${step.name}\`: its down.sql runs outside a transaction, so what it destroys cannot be measured first. Nothing was changed.`, {
-      details: ['Statements that may destroy data:', ...statements.filter((s) => !/^DROP\s+INDEX\b/i.test(s.text)).map((s) => `    ${s.text.split('\n')[0]}`)],
+  const single = (statements: PreparedScript['statements']): PreparedScript => ({ ...step.script, mode: 'transaction', statements })
+  const measurable = step.script.statements.filter((s) => !OUTSIDE_ONLY.test(s.text))
+  const measureAll = async (): Promise<LossReport> =>
+    runner.unit('The rollback', async () => {
+      await client.query('BEGIN')
+      try {
+        const { report } = await runMeasured(client, target.schema, async () => {
+          const o = await runner.run(single(measurable))
+          if (o.failure) throw new StepFailed(step, new ScriptFailed({ ...o, failure: o.failure }))
+        })
+        return report
+      } catch (err) {
+        throw stepError(err, target)
+      } finally {
+        await client.query('ROLLBACK').catch(() => {})
+      }
     })
-  }
-  await applyTimeouts(client, opts)
+  const planned = measurable.length ? await measureAll() : NO_LOSS
+  if (opts.dryRun) return { dryRun: true, plan: [step], rolledBack: [], remainingLatest, loss: planned }
+  const refused = refusal(planned, opts, 'roll back')
+  if (refused) throw refused
+
+  // For real: each statement committed on its own; the measured ones within what was consented to.
   const t0 = performance.now()
-  for (const [i, st] of statements.entries()) {
-    try {
-      await client.query(st.text)
-    } catch (err) {
-      throw new MigrateError('ROLLBACK_FAILED', `Rolling back \`${step.name}\` failed at statement ${i + 1} of ${statements.length}: ${(err as Error).message}`, {
-        cause: err,
-        details: [i === 0 ? 'Nothing was changed.' : `Statements 1 to ${i} ran and stay (outside a transaction); \`${step.name}\` is still recorded as applied.`],
-        hint: `Fix ${displayPath(step.downPath)} (IF EXISTS makes it safe to run again), then run the rollback again`,
-      })
+  const lost: LossItem[] = []
+  await runner.startWatch()
+  try {
+    for (const [i, st] of step.script.statements.entries()) {
+      const fail = (message: string, cause?: unknown, extra: string[] = []): MigrateError =>
+        new MigrateError('ROLLBACK_FAILED', `Rolling back \`${step.name}\` failed at statement ${i + 1} of ${step.script.statements.length}: ${message}`, {
+          cause,
+          details: [...extra, i === 0 ? 'Nothing was changed.' : `Statements 1 to ${i} ran and stay (outside a transaction); \`${step.name}\` is still recorded as applied.`],
+          hint: `Fix ${displayPath(step.downPath)} (IF EXISTS makes it safe to run again), then run the rollback again`,
+        })
+      if (OUTSIDE_ONLY.test(st.text)) {
+        const o = await runner.run({ ...step.script, statements: [st] })
+        if (o.failure) throw fail(o.failure.message, o.failure.cause)
+        continue
+      }
+      await client.query('BEGIN')
+      try {
+        const { report } = await runMeasured(client, target.schema, async () => {
+          const o = await runner.run(single([st]))
+          if (o.failure) throw new ScriptFailed({ ...o, failure: o.failure })
+        })
+        const over = opts.acceptDataLoss ? undefined : refusal({ ...report, items: [...lost, ...report.items] }, { confirmedLoss: opts.confirmedLoss ?? planned.items }, 'go on')
+        if (over) throw fail(over.message, undefined, over.details)
+        await client.query('COMMIT')
+        lost.push(...report.items)
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {})
+        if (err instanceof MigrateError) throw err
+        throw fail(err instanceof ScriptFailed ? err.outcome.failure.message : (err as Error).message, err)
+      }
     }
+  } finally {
+    await runner.stopWatch()
   }
   await markRolledBack(client, target.schema, step.rowId)
-  const durationMs = Math.round(performance.now() - t0)
   logger.info(`Rolled back outside a transaction: ${step.name}`)
-  return { dryRun: false, plan: [step], rolledBack: [{ name: step.name, durationMs }], remainingLatest, loss: NO_LOSS }
+  const loss: LossReport = { items: lost, losesData: lost.some(holdsData), countMs: planned.countMs }
+  return { dryRun: false, plan: [step], rolledBack: [{ name: step.name, durationMs: Math.round(performance.now() - t0) }], remainingLatest, loss }
 }

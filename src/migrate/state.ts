@@ -78,3 +78,17 @@ export function computeStatus(local: LocalMigration[], rows: HistoryRow[]): Hist
   const needsAttention = counts.failed + counts.missingLocally + counts.edited + counts.outOfOrder > 0
   return { entries, counts, upToDate: counts.pending === 0 && !needsAttention, needsAttention }
 }
+
+/** What a failed migration left in the database. */
+export type FailedResidue = { kind: 'nothing' } | { kind: 'statements'; applied: number; total: number } | { kind: 'unknown' }
+
+/**
+ * From the outcome recorded with the failed row. A row without one was
+ * written by Prisma's engine (through the stand-in, which runs a file without
+ * the no-transaction line in one transaction) or by a run killed part-way.
+ */
+export function failedResidue(e: StatusEntry): FailedResidue {
+  const o = e.row?.outcome
+  if (o) return o.mode === 'transaction' || o.applied === 0 ? { kind: 'nothing' } : { kind: 'statements', applied: o.applied, total: o.total }
+  return e.local && !e.local.outsideTransaction ? { kind: 'nothing' } : { kind: 'unknown' }
+}

@@ -17,7 +17,7 @@ import { census, compareLoss } from './census.ts'
 import { createLike } from './throwaway.ts'
 import { deploy } from './deploy.ts'
 import { rollback } from './rollback.ts'
-import { describeSqlError, excerpt, runMigrationScript } from './run-sql.ts'
+import { describeFailure, excerpt, runStandalone } from './runner.ts'
 import { runSeed } from './seed.ts'
 import { quoteIdent } from './sql.ts'
 
@@ -80,10 +80,10 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       const up = readFileSync(m.sqlPath, 'utf8')
       const run = async (sql: string, file: string, phase: string): Promise<boolean> => {
         try {
-          await runMigrationScript(c, sql, file)
+          await runStandalone(c, file, sql)
           return true
         } catch (err) {
-          const f = describeSqlError(err, sql)
+          const f = describeFailure(err)
           v.problems.push(`${phase} failed: ${f.message}${f.statement ? `\n  at ${file} line ${f.line}:\n${excerpt(f.statement).join('\n')}` : ''}`)
           return false
         }

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 
-import { runMigrationScript } from '../../src/migrate/run-sql.ts'
+import { runStandalone } from '../../src/migrate/runner.ts'
 import { migrationsDir } from './schema-stages.ts'
 
 export function migrationFolders(): string[] {
@@ -24,7 +24,7 @@ export async function runScript(url: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
-    await runMigrationScript(client, sql, 'script')
+    await runStandalone(client, 'script', sql)
   } finally {
     await client.end()
   }

@@ -1,9 +1,9 @@
 import { describeUrl, maskUrl } from '../../db/config.ts'
-import { holdsData, lossKey, readMigrations, reset, runSeed, MigrateError, type ResetOptions } from '../../migrate/index.ts'
+import { readMigrations, reset, runSeed, MigrateError, type ResetOptions } from '../../migrate/index.ts'
 import { defaultMigrationsDir } from '../../migrate/options.ts'
 import { MIGRATIONS_DIR_OPTION, libOptions, type Command } from '../command.ts'
 import { databaseLine } from '../render.ts'
-import { TIMEOUT_OPTIONS, canAsk, confirm, printLoss, timeoutOptions, withRefusalHint } from '../safety.ts'
+import { TIMEOUT_OPTIONS, canAsk, confirm, printLoss, runConfirmed, timeoutOptions, withRefusalHint } from '../safety.ts'
 
 export const resetCommand: Command = {
   name: 'migrate:reset',
@@ -45,21 +45,25 @@ export const resetCommand: Command = {
         'npm run migrate:reset -- --force',
       )
     }
-    let confirmedLoss: string[] | undefined
-    if (!force) {
-      const probe = await reset({ ...opts, dryRun: true })
-      ctx.out.err(`Warning: this drops ${what} (${maskUrl(db.url)}) with ALL its tables and data,`)
-      ctx.out.err(`then re-applies ${count} migration${count === 1 ? '' : 's'}${seed ? ' and runs the seed' : ''}.`)
-      printLoss(ctx.out, 'It destroys:', probe.loss)
-      if (!(await confirm('Continue?'))) {
-        ctx.out.err('Cancelled: nothing was changed')
-        return 1
-      }
-      confirmedLoss = probe.loss.items.filter(holdsData).map(lossKey)
-    }
     let r
     try {
-      r = await reset({ ...opts, ...(force ? { acceptDataLoss: true } : {}), ...(confirmedLoss ? { confirmedLoss } : {}) })
+      if (force) r = await reset({ ...opts, acceptDataLoss: true })
+      else {
+        const probe = await reset({ ...opts, dryRun: true })
+        ctx.out.err(`Warning: this drops ${what} (${maskUrl(db.url)}) with ALL its tables and data,`)
+        ctx.out.err(`then re-applies ${count} migration${count === 1 ? '' : 's'}${seed ? ' and runs the seed' : ''}.`)
+        printLoss(ctx.out, 'It destroys:', probe.loss)
+        // The drop of the schema itself is what is asked about, data or not.
+        if (!probe.loss.losesData && !(await confirm('Continue?'))) {
+          ctx.out.err('Cancelled: nothing was changed')
+          return 1
+        }
+        r = await runConfirmed(ctx.out, probe.loss, 'Continue?', (confirmedLoss) => reset({ ...opts, confirmedLoss }))
+        if (!r) {
+          ctx.out.err('Cancelled: nothing was changed')
+          return 1
+        }
+      }
     } catch (err) {
       throw withRefusalHint(err, 'npm run migrate:reset -- --dry-run', 'npm run migrate:reset -- --force')
     }

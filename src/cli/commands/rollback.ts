@@ -1,9 +1,9 @@
-import { rollback, validateRollbackArgs, holdsData, lossKey, MigrateError, type RollbackOptions } from '../../migrate/index.ts'
+import { rollback, validateRollbackArgs, MigrateError, type RollbackOptions } from '../../migrate/index.ts'
 import { displayPath } from '../../migrate/options.ts'
 import { formatValue } from '../args.ts'
 import { MIGRATIONS_DIR_OPTION, libOptions, type Command } from '../command.ts'
 import { databaseLine } from '../render.ts'
-import { TIMEOUT_OPTIONS, canAsk, confirm, printLoss, timeoutOptions, withRefusalHint } from '../safety.ts'
+import { TIMEOUT_OPTIONS, canAsk, printLoss, runConfirmed, timeoutOptions, withRefusalHint } from '../safety.ts'
 
 export const rollbackCommand: Command = {
   name: 'migrate:rollback',
@@ -69,25 +69,25 @@ export const rollbackCommand: Command = {
       return 0
     }
 
-    let confirmedLoss: string[] | undefined
-    if (!accept && canAsk()) {
-      // Measure first (rolled back), ask with no lock held, then roll back for real: the
-      // library commits only if what it would lose then is within what was confirmed.
-      const probe = await rollback({ ...opts, dryRun: true })
-      if (probe.plan.length === 0) return nothingToDo(ctx, probe.remainingLatest)
-      if (probe.loss.losesData) {
-        ctx.out.out(`Plan: undo ${probe.plan.map((p) => p.name).join(', ')}`)
-        printLoss(ctx.out, 'This rollback destroys data:', probe.loss)
-        if (!(await confirm('Roll back and lose this data?'))) {
+    let r
+    try {
+      if (!accept && canAsk()) {
+        // Measure first (rolled back), ask with no lock held, then roll back for real: the
+        // library commits only while what it destroys then is within what was confirmed.
+        const probe = await rollback({ ...opts, dryRun: true })
+        if (probe.plan.length === 0) return nothingToDo(ctx, probe.remainingLatest)
+        if (probe.loss.losesData) {
+          ctx.out.out(`Plan: undo ${probe.plan.map((p) => p.name).join(', ')}`)
+          printLoss(ctx.out, 'This rollback destroys data:', probe.loss)
+        }
+        r = await runConfirmed(ctx.out, probe.loss, 'Roll back and lose this data?', (confirmedLoss) => rollback({ ...opts, confirmedLoss }))
+        if (!r) {
           ctx.out.err('Cancelled: nothing was changed')
           return 1
         }
-        confirmedLoss = probe.loss.items.filter(holdsData).map(lossKey)
+      } else {
+        r = await rollback({ ...opts, ...(accept ? { acceptDataLoss: true } : {}) })
       }
-    }
-    let r
-    try {
-      r = await rollback({ ...opts, ...(accept ? { acceptDataLoss: true } : {}), ...(confirmedLoss ? { confirmedLoss } : {}) })
     } catch (err) {
       throw withRefusalHint(err, cmd('--dry-run'), cmd('--accept-data-loss'))
     }
