@@ -39,7 +39,7 @@ export function prepareScript(file: string, sql: string, kind: 'migration' | 'do
   const found = findTransactionControl(sql)
   if (found.length) {
     throw new MigrateError('INVALID_MIGRATION', `\`${file}\` controls the transaction itself (line ${found[0]!.line}: \`${found[0]!.statement}\`); nothing was run.`, {
-      hint: `Remove ${found.map((f) => `line ${f.line}`).join(', ')} from ${file}: every migration.sql and down.sql already runs in a transaction of its own (or, with \`-- watify:no-transaction\`, statement by statement)`,
+      hint: `Remove ${found.map((f) => `line ${f.line}`).join(', ')} from ${file}: every migration.sql and down.sql already runs in its own transaction`,
       details: found.map((f) => `    ${file}:${f.line}: ${f.statement}`),
     })
   }
