@@ -53,9 +53,6 @@ export function validateMigrationName(name: string): void {
   }
 }
 
-/** First statement of every generated migration.sql (see docs/migration-lint.md). */
-export const LOCK_TIMEOUT_LINE = "SET lock_timeout = '5s';"
-
 /** `npx prisma migrate dev` names its folders with a 14-digit UTC time. */
 const TIMESTAMPED = /^(\d{14})_/
 
@@ -129,8 +126,6 @@ export async function createMigration(opts: CreateOptions): Promise<CreateResult
       up = renamed.sql
       notes.push(...renamed.renames.map(describeRename))
     }
-    // Lint rule (src/migrate/lint.ts): a blocked ALTER must give up, not queue every query on the table behind it.
-    up = `${LOCK_TIMEOUT_LINE}\n${up}`
     const history = [...previous, { name, sql: up }]
     const computed = await computeDown({ url: opts.url, history, logger, ...(opts.env ? { env: opts.env } : {}) })
     down = computed.text

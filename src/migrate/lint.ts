@@ -41,7 +41,11 @@ const LOCKING_RULES = new Set([
   'adding-serial-primary-key-field',
 ])
 // Wrong wherever they appear.
-const ALWAYS_ERROR_RULES = new Set(['require-lock-timeout', 'ban-concurrent-index-creation-in-transaction', 'transaction-nesting'])
+const ALWAYS_ERROR_RULES = new Set(['ban-concurrent-index-creation-in-transaction', 'transaction-nesting'])
+// The runner sets lock_timeout and statement_timeout for every statement (ours and
+// `npx prisma migrate deploy` through the stand-in), so squawk's advice to set them
+// in the file does not apply; a file that sets them anyway gets watify-own-timeout.
+const RUNNER_OWNED_RULES = ['require-lock-timeout', 'require-statement-timeout']
 
 const FIXES: Record<string, string> = {
   'require-concurrent-index-creation': `Use CREATE INDEX CONCURRENTLY, in a migration whose first line is \`${NO_TRANSACTION_MARKER}\` (it then runs outside a transaction, statement by statement)`,
@@ -54,8 +58,6 @@ const FIXES: Record<string, string> = {
   'changing-column-type': 'Add a new column, backfill it in batches, switch the code, drop the old column in a later migration',
   'disallowed-unique-constraint': `Build the unique index CONCURRENTLY (\`${NO_TRANSACTION_MARKER}\` migration), then \`ADD CONSTRAINT ... UNIQUE USING INDEX\``,
   'adding-serial-primary-key-field': 'Add the column nullable, backfill, build a unique index CONCURRENTLY, then ADD PRIMARY KEY USING INDEX',
-  'require-lock-timeout': "Start the file with `SET lock_timeout = '5s';` so a blocked ALTER gives up instead of queueing every query on the table behind it",
-  'require-statement-timeout': '`npm run migrate` already runs every statement under a statement_timeout (300 s unless `--statement-timeout` says otherwise); `npx prisma migrate deploy` does not: set one in the file only if it must hold there too',
   'ban-concurrent-index-creation-in-transaction': `Make \`${NO_TRANSACTION_MARKER}\` the first line of the file: CONCURRENTLY cannot run inside the migration's transaction`,
 }
 
@@ -158,7 +160,7 @@ interface SquawkViolation {
 /** squawk on these files, in or out of a transaction; JSON reporter, no config file, nothing uploaded. */
 async function squawk(files: string[], inTransaction: boolean): Promise<SquawkViolation[]> {
   if (files.length === 0) return []
-  const r = await runSquawk(['--reporter=json', inTransaction ? '--assume-in-transaction' : '--no-assume-in-transaction', ...files])
+  const r = await runSquawk(['--reporter=json', `--exclude=${RUNNER_OWNED_RULES.join(',')}`, inTransaction ? '--assume-in-transaction' : '--no-assume-in-transaction', ...files])
   // Exit 1 means "violations found"; anything unparseable is a real failure.
   try {
     return JSON.parse(r.stdout) as SquawkViolation[]
@@ -208,6 +210,25 @@ async function liveBigTables(url: string, threshold: number): Promise<{ tables: 
   } finally {
     await conn.close()
   }
+}
+
+const OWN_TIMEOUT = /^(?:SET|RESET)\s+(?:SESSION\s+|LOCAL\s+)?(lock_timeout|statement_timeout)\b/i
+
+/** A file that sets its own time-outs: the runner puts the command's back before the next statement. */
+function ownTimeoutFindings(m: LocalMigration, file: 'migration.sql' | 'down.sql', sql: string): LintFinding[] {
+  return splitStatements(sql).flatMap((st) => {
+    const hit = OWN_TIMEOUT.exec(st.text)
+    if (!hit) return []
+    return [{
+      migration: m.name,
+      file,
+      line: lineOf(sql, st.start),
+      rule: 'watify-own-timeout',
+      level: 'warning' as const,
+      message: `\`${st.text.split('\n')[0]}\` has no effect: every statement runs under the command's ${hit[1]!.toLowerCase()} (npm run migrate*, npx prisma migrate deploy)`,
+      fix: `Remove it; give the command \`--${hit[1]!.toLowerCase() === 'lock_timeout' ? 'lock' : 'statement'}-timeout=<seconds>\` when this migration needs another limit`,
+    }]
+  })
 }
 
 function destructiveFindings(m: LocalMigration, up: string): LintFinding[] {
@@ -290,7 +311,7 @@ export async function lintMigrations(opts: LintOptions = {}): Promise<LintResult
       ...(fix ? { fix } : {}),
     })
   }
-  for (const m of migrations) findings.push(...destructiveFindings(m, texts.get(m.name)!))
+  for (const m of migrations) findings.push(...destructiveFindings(m, texts.get(m.name)!), ...ownTimeoutFindings(m, 'migration.sql', texts.get(m.name)!), ...(m.down ? ownTimeoutFindings(m, 'down.sql', m.down) : []))
   findings.sort((a, b) => a.migration.localeCompare(b.migration) || a.line - b.line || a.rule.localeCompare(b.rule))
 
   const accepted = new Map((baseline?.accepted ?? []).map((e) => [key(e), e]))
