@@ -155,17 +155,62 @@ export interface EngineAdapter {
   cleanup(): Promise<void>
 }
 
+/** A second session that names who blocks a lock wait. */
+async function openWatcher(url: string): Promise<{ client: pg.Client; close(): Promise<void> }> {
+  const client = new pg.Client(driverConfig(url) as pg.ClientConfig)
+  client.on('error', () => {})
+  await client.connect()
+  return { client, close: () => client.end().catch(() => {}) }
+}
+
+/**
+ * Runs a migration script through the project's one runner, as `npm run
+ * migrate` does: in one transaction (or statement by statement when it
+ * declares `-- watify:no-transaction`), with the same session baseline,
+ * time-outs, lock retries and INVALID-index rebuild. Returns the error to
+ * hand the engine, its position made relative to the whole script so the
+ * engine's P3018 names the statement.
+ */
+async function executeScript(pool: pg.Pool, url: string, script: string): Promise<ScriptError['error'] | undefined> {
+  const client = await pool.connect()
+  try {
+    const runner = new ScriptRunner(client, { openWatcher: () => openWatcher(url) })
+    const prepared = prepareScript('migration.sql', script)
+    const outcome =
+      prepared.mode === 'statements'
+        ? await runner.run(prepared)
+        : await runner.unit('The migration', async () => {
+            await client.query('BEGIN')
+            const o = await runner.run(prepared)
+            if (!o.failure) {
+              await client.query('COMMIT')
+              return o
+            }
+            await client.query('ROLLBACK')
+            await runner.restore()
+            if (o.failure.kind === 'lock-timeout' || o.failure.kind === 'statement-timeout') throw new ScriptFailed({ ...o, failure: o.failure })
+            return o
+          })
+    const f = outcome.failure
+    if (!f) return undefined
+    const e = (f.cause instanceof Error ? f.cause : new Error(f.message)) as ScriptError['error']
+    const st = f.statement ? prepared.statements[f.statement.index - 1] : undefined
+    if (st) e.position = String([...script.slice(0, st.start)].length + (Number(e.position) > 0 ? Number(e.position) : 1))
+    return e
+  } catch (err) {
+    // A time-out after its retries (the runner's MigrateError, with the limit in force) or a refused script.
+    const e = new Error((err as Error).message) as ScriptError['error']
+    const cause = (err as { cause?: { code?: string } }).cause
+    if (cause?.code) e.code = cause.code
+    return e
+  } finally {
+    client.release()
+  }
+}
+
 export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUrl?: string }): EngineAdapter {
   let lastScriptError: ScriptError | undefined
   const liveShadows = new Map<string, () => Promise<void>>()
-
-  /** A second session that names who blocks a lock wait. */
-  async function openWatcher(url: string): Promise<{ client: pg.Client; close(): Promise<void> }> {
-    const client = new pg.Client(driverConfig(url) as pg.ClientConfig)
-    client.on('error', () => {})
-    await client.connect()
-    return { client, close: () => client.end().catch(() => {}) }
-  }
 
   async function open(url: string, onDispose?: () => Promise<void>): Promise<SqlDriverAdapter> {
     const target = connectionTarget(url)
@@ -190,51 +235,6 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
       }
     }
     return adapter
-  }
-
-  /**
-   * Runs a migration script through the project's one runner, as `npm run
-   * migrate` does: in one transaction (or statement by statement when it
-   * declares `-- watify:no-transaction`), with the same session baseline,
-   * time-outs, lock retries and INVALID-index rebuild. Returns the error to
-   * hand the engine, its position made relative to the whole script so the
-   * engine's P3018 names the statement.
-   */
-  async function executeScript(pool: pg.Pool, url: string, script: string): Promise<ScriptError['error'] | undefined> {
-    const client = await pool.connect()
-    try {
-      const runner = new ScriptRunner(client, { openWatcher: () => openWatcher(url) })
-      const prepared = prepareScript('migration.sql', script)
-      const outcome =
-        prepared.mode === 'statements'
-          ? await runner.run(prepared)
-          : await runner.unit('The migration', async () => {
-              await client.query('BEGIN')
-              const o = await runner.run(prepared)
-              if (!o.failure) {
-                await client.query('COMMIT')
-                return o
-              }
-              await client.query('ROLLBACK')
-              await runner.restore()
-              if (o.failure.kind === 'lock-timeout' || o.failure.kind === 'statement-timeout') throw new ScriptFailed({ ...o, failure: o.failure })
-              return o
-            })
-      const f = outcome.failure
-      if (!f) return undefined
-      const e = (f.cause instanceof Error ? f.cause : new Error(f.message)) as ScriptError['error']
-      const st = f.statement ? prepared.statements[f.statement.index - 1] : undefined
-      if (st) e.position = String([...script.slice(0, st.start)].length + (Number(e.position) > 0 ? Number(e.position) : 1))
-      return e
-    } catch (err) {
-      // A time-out after its retries (the runner's MigrateError, with the limit in force) or a refused script.
-      const e = new Error((err as Error).message) as ScriptError['error']
-      const cause = (err as { cause?: { code?: string } }).cause
-      if (cause?.code) e.code = cause.code
-      return e
-    } finally {
-      client.release()
-    }
   }
 
   const factory: SqlMigrationAwareDriverAdapterFactory = {

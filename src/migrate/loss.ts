@@ -151,6 +151,14 @@ export async function runMeasured(client: pg.Client, schema: string, runPlan: ()
   await client.query('RELEASE SAVEPOINT watify_loss_run')
 
   const t1 = performance.now()
+  const items = await lossItems(client, schema, touched, before, s1, s2)
+  countMs += performance.now() - t1
+  items.sort((x, y) => (x.table < y.table ? -1 : x.table > y.table ? 1 : 0))
+  return { report: { items, losesData: items.some(holdsData), countMs: Math.round(countMs) } }
+}
+
+/** The report's items: what went, from the counts before and the state after. */
+async function lossItems(client: pg.Client, schema: string, touched: Touched, before: Map<number, Counts>, s1: XactStats, s2: XactStats): Promise<LossItem[]> {
   const items: LossItem[] = []
   for (const r of touched.dropped) {
     const b = before.get(r.oid)!
@@ -182,9 +190,7 @@ export async function runMeasured(client: pg.Client, schema: string, runPlan: ()
     })
     if (deleted || updated || gone.length || a.rows !== b.rows) items.push({ kind: 'rows-changed', table, rowsBefore: b.rows, rowsAfter: a.rows, deleted, updated, inserted, gone })
   }
-  countMs += performance.now() - t1
-  items.sort((x, y) => (x.table < y.table ? -1 : x.table > y.table ? 1 : 0))
-  return { report: { items, losesData: items.some(holdsData), countMs: Math.round(countMs) } }
+  return items
 }
 
 /** Does this item lose or change data (as opposed to dropping an empty table)? */

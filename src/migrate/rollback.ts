@@ -16,7 +16,7 @@ import type { Logger } from './logger.ts'
 import { displayPath, type CommonOptions } from './options.ts'
 import { holdsData, refusal, runMeasured, type LossConsent, type LossItem, type LossReport } from './loss.ts'
 import { prepareScript, ScriptFailed, ScriptRunner, scriptError, type PreparedScript } from './runner.ts'
-import { computeStatus, failedResidue } from './state.ts'
+import { computeStatus, failedResidue, type HistoryStatus, type StatusEntry } from './state.ts'
 
 export interface RollbackOptions extends CommonOptions, TimeoutOptions, LossConsent {
   /** How many applied migrations to undo (default 1). */
@@ -66,10 +66,8 @@ export async function rollback(opts: RollbackOptions): Promise<RollbackResult> {
   return underMigrationLock(opts, (conn, local, logger) => rollbackLocked(conn, local, opts, logger))
 }
 
-async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: RollbackOptions, logger: Logger): Promise<RollbackResult> {
-  const { client, target } = conn
-  const status = computeStatus(local, await readHistory(client, target.schema))
-  const applied = status.entries.filter((e) => e.state === 'applied')
+/** A failed migration that left statements applied blocks any plan: undoing what is before it would orphan them. */
+function refuseOverFailed(status: HistoryStatus, logger: Logger): void {
   const failed = status.entries.filter((e) => e.state === 'failed')
   for (const f of failed) {
     const residue = failedResidue(f)
@@ -83,9 +81,11 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
       hint: `Finish it first: fix its cause and run \`npm run migrate\` (it runs again from the top), or undo its applied statements by hand and \`npx prisma migrate resolve --rolled-back ${f.name}\`; then roll back`,
     })
   }
+}
 
-  // 1. Which migrations, newest first.
-  let toUndo: typeof applied
+/** Which applied migrations, newest first. */
+function whichToUndo(status: HistoryStatus, opts: RollbackOptions): StatusEntry[] {
+  const applied = status.entries.filter((e) => e.state === 'applied')
   if (opts.to !== undefined) {
     const found = resolveMigrationName(opts.to, status.entries.map((e) => e.name))
     if ('error' in found) {
@@ -102,17 +102,19 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
     if (keep.state !== 'applied') {
       throw badArgument(`\`${found.name}\` is not applied (${keep.state.replace('_', ' ')}), so the database cannot be rolled back to it.`, 'Run `npm run migrate:status` and pick an applied migration')
     }
-    toUndo = applied.filter((e) => e.name > found.name).reverse()
+    return applied.filter((e) => e.name > found.name).reverse()
   } else {
     const steps = opts.steps ?? 1
-    if (applied.length === 0) return { dryRun: Boolean(opts.dryRun), plan: [], rolledBack: [], remainingLatest: undefined, loss: NO_LOSS }
+    if (applied.length === 0) return []
     if (steps > applied.length) {
       throw badArgument(`Cannot roll back ${steps} migrations: only ${applied.length} ${applied.length === 1 ? 'is' : 'are'} applied.`, `Use \`--steps=${applied.length}\` or fewer (or \`npm run migrate:reset\` to start over)`)
     }
-    toUndo = applied.slice(applied.length - steps).reverse()
+    return applied.slice(applied.length - steps).reverse()
   }
+}
 
-  // 2. Validate every step before touching anything.
+/** Every step checked before anything is touched: its folder, a usable down.sql, an unedited migration.sql. */
+async function validatedPlan(toUndo: StatusEntry[], opts: RollbackOptions, logger: Logger): Promise<RollbackStep[]> {
   const plan: RollbackStep[] = []
   for (const e of toUndo) {
     const m = e.local
@@ -134,6 +136,16 @@ async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: R
     }
     plan.push({ name: e.name, downPath: m.downPath, downSql: m.down, rowId: (e.row as HistoryRow).id, script: prepareScript(downFile, m.down, 'down') })
   }
+  return plan
+}
+
+async function rollbackLocked(conn: Connection, local: LocalMigration[], opts: RollbackOptions, logger: Logger): Promise<RollbackResult> {
+  const { client, target } = conn
+  const status = computeStatus(local, await readHistory(client, target.schema))
+  refuseOverFailed(status, logger)
+  const applied = status.entries.filter((e) => e.state === 'applied')
+  const toUndo = whichToUndo(status, opts)
+  const plan = await validatedPlan(toUndo, opts, logger)
   const remainingLatest = applied.filter((e) => !toUndo.includes(e)).at(-1)?.name
   if (plan.length === 0) return { dryRun: Boolean(opts.dryRun), plan, rolledBack: [], remainingLatest, loss: NO_LOSS }
   const runner = new ScriptRunner(client, { ...opts, logger, openWatcher: () => connect(opts.url, { applicationName: 'wateen-migrate-watch' }) })

@@ -345,9 +345,9 @@ export function scriptError(code: MigrateErrorCode, what: string, o: ScriptOutco
  * transaction, or statement by statement when it declares it. Throws
  * ScriptFailed on failure (the transaction rolled back).
  */
-export async function runStandalone(client: pg.Client, file: string, sql: string, opts: RunnerOptions = {}): Promise<ScriptOutcome> {
+export async function runStandalone(client: pg.Client, file: string, sql: string, opts: RunnerOptions & { kind?: 'migration' | 'down' } = {}): Promise<ScriptOutcome> {
   const runner = new ScriptRunner(client, opts)
-  const script = prepareScript(file, sql)
+  const script = prepareScript(file, sql, opts.kind)
   if (script.mode === 'statements') return runner.runOrThrow(script)
   await client.query('BEGIN')
   try {

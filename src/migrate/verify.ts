@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { connect, withDatabase, type Connection } from './connection.ts'
 import { describeDifference, diffCatalogs, droppedColumns, snapshotCatalog, type CatalogDifference } from './catalog.ts'
-import { INCOMPLETE_DOWN_MARKER, readMigrations } from './files.ts'
+import { INCOMPLETE_DOWN_MARKER, readMigrations, type LocalMigration } from './files.ts'
 import type { Logger } from './logger.ts'
 import { defaultMigrationsDir, displayPath, resolved, type CommonOptions } from './options.ts'
 import { census, compareLoss } from './census.ts'
@@ -52,6 +52,43 @@ export interface VerifyOptions extends CommonOptions {
 
 const VERIFY_MARK = '_verify_'
 
+/** One migration up, down (catalog compared with before) and up again (compared with after), through the runner. */
+async function roundTripOne(c: Connection['client'], schema: string, m: LocalMigration): Promise<{ v: MigrationVerification; stopped: boolean }> {
+  let stoppedEarly = false
+  const v: MigrationVerification = { name: m.name, ok: true, problems: [], downDifferences: [], reapplyDifferences: [] }
+  const up = readFileSync(m.sqlPath, 'utf8')
+  const run = async (sql: string, file: string, phase: string): Promise<boolean> => {
+    try {
+      await runStandalone(c, file, sql, { kind: phase === 'down' ? 'down' : 'migration' })
+      return true
+    } catch (err) {
+      const f = describeFailure(err)
+      v.problems.push(`${phase} failed: ${f.message}${f.statement ? `\n  at ${file} line ${f.line}:\n${excerpt(f.statement).join('\n')}` : ''}`)
+      return false
+    }
+  }
+  const upFile = displayPath(m.sqlPath)
+  const downFile = displayPath(path.join(m.dir, 'down.sql'))
+  const before = await snapshotCatalog(c, schema)
+  if (!(await run(up, upFile, 'up'))) {
+    stoppedEarly = true
+  } else {
+    const afterUp = await snapshotCatalog(c, schema)
+    if (m.down === undefined) v.problems.push(`no down.sql: it cannot be rolled back`)
+    else if (m.down.includes(INCOMPLETE_DOWN_MARKER)) v.problems.push(`down.sql is an unfinished stub (${INCOMPLETE_DOWN_MARKER})`)
+    else if (await run(m.down, downFile, 'down')) {
+      v.downDifferences = diffCatalogs(before, await snapshotCatalog(c, schema), { readdedColumns: droppedColumns(before, afterUp) })
+      for (const d of v.downDifferences) v.problems.push(`after down: ${describeDifference(d)}`)
+      if (await run(up, upFile, 'up again after down')) {
+        v.reapplyDifferences = diffCatalogs(afterUp, await snapshotCatalog(c, schema))
+        for (const d of v.reapplyDifferences) v.problems.push(`after up again: ${describeDifference(d)}`)
+      } else stoppedEarly = true
+    }
+  }
+  v.ok = v.problems.length === 0
+  return { v, stopped: stoppedEarly }
+}
+
 export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   const { migrationsDir, logger } = resolved(opts)
   const local = readMigrations(migrationsDir)
@@ -75,38 +112,9 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     let stoppedEarly = false
     for (const m of local) {
       const t0 = performance.now()
-      const v: MigrationVerification = { name: m.name, ok: true, problems: [], downDifferences: [], reapplyDifferences: [] }
+      const { v, stopped } = await roundTripOne(c, schema, m)
       results.push(v)
-      const up = readFileSync(m.sqlPath, 'utf8')
-      const run = async (sql: string, file: string, phase: string): Promise<boolean> => {
-        try {
-          await runStandalone(c, file, sql)
-          return true
-        } catch (err) {
-          const f = describeFailure(err)
-          v.problems.push(`${phase} failed: ${f.message}${f.statement ? `\n  at ${file} line ${f.line}:\n${excerpt(f.statement).join('\n')}` : ''}`)
-          return false
-        }
-      }
-      const upFile = displayPath(m.sqlPath)
-      const downFile = displayPath(path.join(m.dir, 'down.sql'))
-      const before = await snapshotCatalog(c, schema)
-      if (!(await run(up, upFile, 'up'))) {
-        stoppedEarly = true
-      } else {
-        const afterUp = await snapshotCatalog(c, schema)
-        if (m.down === undefined) v.problems.push(`no down.sql: it cannot be rolled back`)
-        else if (m.down.includes(INCOMPLETE_DOWN_MARKER)) v.problems.push(`down.sql is an unfinished stub (${INCOMPLETE_DOWN_MARKER})`)
-        else if (await run(m.down, downFile, 'down')) {
-          v.downDifferences = diffCatalogs(before, await snapshotCatalog(c, schema), { readdedColumns: droppedColumns(before, afterUp) })
-          for (const d of v.downDifferences) v.problems.push(`after down: ${describeDifference(d)}`)
-          if (await run(up, upFile, 'up again after down')) {
-            v.reapplyDifferences = diffCatalogs(afterUp, await snapshotCatalog(c, schema))
-            for (const d of v.reapplyDifferences) v.problems.push(`after up again: ${describeDifference(d)}`)
-          } else stoppedEarly = true
-        }
-      }
-      v.ok = v.problems.length === 0
+      stoppedEarly = stopped
       const ms = Math.round(performance.now() - t0)
       if (v.ok) logger.info(`Verified: ${m.name} in ${ms}ms`)
       else {
