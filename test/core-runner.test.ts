@@ -118,6 +118,27 @@ describe('one runner, one loss report', () => {
     }
   })
 
+  test('NOWAIT failing is an error of the migration, not a lock time-out to retry', async () => {
+    const db = await seeded.copy()
+    const m = copyOfRealMigrations()
+    const holder = new pg.Client({ connectionString: db.url })
+    await holder.connect()
+    try {
+      addMigration(m.dir, '010_nowait', 'LOCK TABLE users IN SHARE MODE NOWAIT;\nALTER TABLE users ADD COLUMN nick text;\n', 'ALTER TABLE users DROP COLUMN nick;\n')
+      await holder.query('BEGIN')
+      await holder.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE')
+      const r = await runCli(['migrate'], { url: db.url, migrationsDir: m.dir })
+      assert.equal(r.code, 1, r.err.join('\n'))
+      assert.match(r.err[0]!, /^Error: Migration `010_nowait` failed and was rolled back \(the database is as before it\): could not obtain lock on relation "users"/)
+      assert.ok(!r.out.some((l) => l.startsWith('Waiting:')), r.out.join('\n'))
+      assert.equal((await historyOf(db.url)).at(-1), '010_nowait failed')
+    } finally {
+      await holder.end()
+      m.remove()
+      await db.drop()
+    }
+  })
+
   test('a no-transaction down.sql that deletes rows: dry run, refusal and real run report the same figures', async () => {
     const db = await seeded.copy()
     const m = copyOfRealMigrations()
