@@ -57,8 +57,9 @@ describe('commands', () => {
     assert.deepEqual(refused.err, [
       `Error: Refusing to reset without confirmation: no terminal to ask on. This would drop schema \`public\` of database \`${db.name}\` on \`${serverAddress(db.url)}\` with all its data. Nothing was changed.`,
       'Data that would be lost:',
-      '    table `posts`: 0 rows',
-      '    table `users`: 1 row',
+      '    table `posts`: dropped with 0 rows',
+      '    table `users`: dropped with 1 row',
+      '      non-null values: id 1, email 1, created_at 1',
       'Hint: See the plan with `npm run migrate:reset -- --dry-run`; to go ahead and lose this data: `npm run migrate:reset -- --force`',
     ])
     assert.deepEqual(await query(db.url, `SELECT count(*)::int AS n FROM users`), [{ n: 1 }])

@@ -1,5 +1,5 @@
 import { describeUrl, maskUrl } from '../../db/config.ts'
-import { readMigrations, reset, runSeed, MigrateError, type ResetOptions } from '../../migrate/index.ts'
+import { describeLoss, readMigrations, reset, runSeed, MigrateError, type ResetOptions } from '../../migrate/index.ts'
 import { defaultMigrationsDir } from '../../migrate/options.ts'
 import { MIGRATIONS_DIR_OPTION, libOptions, type Command } from '../command.ts'
 import { databaseLine } from '../render.ts'
@@ -39,7 +39,7 @@ export const resetCommand: Command = {
       }
       throw withRefusalHint(
         new MigrateError('DATA_LOSS_REFUSED', `Refusing to reset without confirmation: no terminal to ask on. This would drop ${what} with all its data. Nothing was changed.`, {
-          details: probe.loss.items.length ? ['Data that would be lost:', ...probe.loss.items.flatMap((i) => (i.kind === 'table-dropped' ? [`    table \`${i.table}\`: ${i.rows} row${i.rows === 1 ? '' : 's'}`] : []))] : ['It holds no data.'],
+          details: probe.loss.items.length ? ['Data that would be lost:', ...probe.loss.items.flatMap((i) => describeLoss(i).map((l) => `    ${l}`))] : ['It holds no data.'],
         }),
         'npm run migrate:reset -- --dry-run',
         'npm run migrate:reset -- --force',
