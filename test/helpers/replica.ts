@@ -53,9 +53,8 @@ const SETTINGS = [
   'max_wal_senders=4',
   'hot_standby=on',
   'hot_standby_feedback=on',
-  // A test machine: no fsync, small memory.
+  // A test machine: no fsync (commits still wait for their WAL write, as in production), small memory.
   'fsync=off',
-  'synchronous_commit=off',
   'full_page_writes=off',
   'shared_buffers=32MB',
   'max_connections=60',
