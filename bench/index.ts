@@ -29,6 +29,7 @@ import { liveIndex } from './scenarios/live-index.ts'
 import { bulkImport } from './scenarios/import.ts'
 import { MIGRATE_DB, migrationCommands } from './scenarios/migrations.ts'
 import { checkPlans } from './scenarios/plans.ts'
+import { REPLICA_SCALE, replicaScenario } from './scenarios/replica.ts'
 import { senderQueue } from './scenarios/sender-queue.ts'
 import { webhookLatency } from './scenarios/webhook.ts'
 import { webhookStorm } from './scenarios/webhook-storm.ts'
@@ -46,6 +47,16 @@ async function main(): Promise<number> {
   }
   if (!opts) {
     log(usage())
+    return 0
+  }
+  if (opts.only === 'replica') {
+    const started = new Date()
+    const rows: Report['results'] = []
+    const { postgres, size } = await replicaScenario({ duration: opts.duration, log, rows })
+    const report: Report = { startedAt: started.toISOString(), finishedAt: new Date().toISOString(), scale: REPLICA_SCALE, size, iterations: opts.iterations, duration: opts.duration, machine: machine(postgres), results: rows }
+    log(`\n${markdown(report)}`)
+    const stamp = writeReport(path.join(projectRoot(), '.bench'), report)
+    log(`Results written to .bench/latest.json and .bench/latest.md (and run-${stamp}.*)`)
     return 0
   }
   const BENCH_DB = opts.database
@@ -110,6 +121,8 @@ async function main(): Promise<number> {
     await bulkImport(ctx)
     // Last: it turns delivered messages into read ones.
     await liveIndex(ctx)
+    // On its own primary + standby (not the bench database's server).
+    await replicaScenario({ duration: opts.duration, log, rows: ctx.rows })
   } finally {
     await prisma.$disconnect()
     await rawPool.end()

@@ -12,12 +12,17 @@
 // Outside production the instances are cached on globalThis, so reloading modules in
 // development (tsx watch, test re-imports) does not open a new pool each time.
 //
+// With DATABASE_REPLICA_URLS set, reads go to read replicas (src/db/replicas.ts, docs/replicas.md):
+// `prisma` is then extended with @prisma/extension-read-replicas, `api`'s reads use the same
+// router, and `replicas` is that router (status, writeToken); without it, `replicas` is null.
+//
 // Shutdown: `await prisma.$disconnect(); await pool.end()` (Prisma does not end a pool it was given).
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 
 import { createApi, type WatifyApi } from './api/index.ts'
 import { configValue, findConfiguredUrl, resolveDatabaseUrl, usesNamedStatements } from './db/config.ts'
+import { type ReadRouter, withReplicas } from './db/replicas.ts'
 import { describeUrl, driverConfig, searchPathOption } from './db/url.ts'
 import { PrismaClient } from './generated/prisma/client.ts'
 
@@ -25,6 +30,7 @@ interface Database {
   prisma: PrismaClient
   pool: pg.Pool
   api: WatifyApi
+  replicas: ReadRouter | null
 }
 
 async function databaseUrl(): Promise<string> {
@@ -47,8 +53,10 @@ async function createDatabase(): Promise<Database> {
   // Without a listener, an idle connection dropped by the server (restart, idle timeout)
   // would crash the process; pg has already discarded that client, the next query opens a new one.
   pool.on('error', () => {})
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) })
-  return { prisma, pool, api: createApi({ prisma, pool, namedStatements: usesNamedStatements(url) }) }
+  const primary = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) })
+  const routed = withReplicas({ prisma: primary, pool, primaryUrl: url })
+  const prisma = routed?.prisma ?? primary
+  return { prisma, pool, replicas: routed?.router ?? null, api: createApi({ prisma, pool, namedStatements: usesNamedStatements(url), ...(routed ? { readPool: routed.readPool } : {}) }) }
 }
 
 const globalForDb = globalThis as typeof globalThis & { __watifyDb?: Database }
@@ -60,3 +68,4 @@ if (process.env.NODE_ENV !== 'production') globalForDb.__watifyDb = db
 export const prisma: PrismaClient = db.prisma
 export const pool: pg.Pool = db.pool
 export const api: WatifyApi = db.api
+export const replicas: ReadRouter | null = db.replicas

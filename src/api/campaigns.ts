@@ -215,7 +215,7 @@ export async function campaignPerformance(db: ApiDb, campaignId: number): Promis
   if (!Number.isInteger(campaignId) || campaignId <= 0 || campaignId > 2147483647) {
     throw new ApiInputError(`campaignPerformance: campaign id \`${campaignId}\` is not a positive 32-bit integer`, 'Pass the campaign id (campaigns.id)')
   }
-  const [row] = await executorFor(db).rows<CampaignCountersRow>(campaignPerformanceStatement, [campaignId])
+  const [row] = await executorFor(db).read<CampaignCountersRow>(campaignPerformanceStatement, [campaignId])
   return row ? toCampaignPerformance(row) : null
 }
 

@@ -36,11 +36,19 @@ export interface ApiPoolDb {
   pool: pg.Pool
   /** Named prepared statements (default true). False behind a transaction pooler such as PgBouncer: see usesNamedStatements() in src/db/config.ts. */
   namedStatements?: boolean
+  /**
+   * Where read-only calls go (campaignPerformance, audienceSize, subscriberHistory): the
+   * RoutedReadPool of src/db/replicas.ts when DATABASE_REPLICA_URLS is set; absent, `pool`.
+   * It drops statement names per server itself (pooler flags per URL).
+   */
+  readPool?: pg.Pool
 }
 
 export interface Executor {
   readonly kind: 'pool' | 'prisma'
   rows<R>(stmt: Statement, params: readonly unknown[]): Promise<R[]>
+  /** A read-only statement outside any transaction: may be served by a read replica. */
+  read<R>(stmt: Statement, params: readonly unknown[]): Promise<R[]>
   /** Runs fn in one transaction (READ COMMITTED); every statement in it sees the rows committed before it started. */
   transaction<T>(fn: (ex: Executor) => Promise<T>, opts?: { timeoutMs?: number }): Promise<T>
 }
@@ -50,7 +58,7 @@ function isPair(db: ApiDb): db is ApiPoolDb {
 }
 
 export function executorFor(db: ApiDb): Executor {
-  return isPair(db) ? poolExecutor(db.pool, { namedStatements: db.namedStatements ?? true }) : prismaExecutor(db)
+  return isPair(db) ? poolExecutor(db.pool, { namedStatements: db.namedStatements ?? true, ...(db.readPool ? { readPool: db.readPool } : {}) }) : prismaExecutor(db)
 }
 
 // 42P05 duplicate_prepared_statement, 26000 invalid_sql_statement_name: what a
@@ -75,15 +83,18 @@ function poolClientExecutor(client: pg.PoolClient, named: boolean): Executor {
   return {
     kind: 'pool',
     rows: <R>(stmt: Statement, params: readonly unknown[]) => runStatement<R>(client, named, stmt, params),
+    read: <R>(stmt: Statement, params: readonly unknown[]) => runStatement<R>(client, named, stmt, params),
     transaction: (fn) => fn(poolClientExecutor(client, named)), // already inside one
   }
 }
 
-export function poolExecutor(pool: pg.Pool, opts: { namedStatements?: boolean } = {}): Executor {
+export function poolExecutor(pool: pg.Pool, opts: { namedStatements?: boolean; readPool?: pg.Pool } = {}): Executor {
   const named = opts.namedStatements ?? true
+  const readPool = opts.readPool
   return {
     kind: 'pool',
     rows: <R>(stmt: Statement, params: readonly unknown[]) => runStatement<R>(pool, named, stmt, params),
+    read: <R>(stmt: Statement, params: readonly unknown[]) => (readPool ? runStatement<R>(readPool, true, stmt, params) : runStatement<R>(pool, named, stmt, params)),
     async transaction<T>(fn: (ex: Executor) => Promise<T>) {
       const client = await pool.connect()
       let broken: unknown
@@ -112,6 +123,9 @@ function prismaQueryableExecutor(q: PrismaQueryable): Executor {
     rows<R>(stmt: Statement, params: readonly unknown[]) {
       return q.$queryRawUnsafe<R[]>(stmt.text, ...params)
     },
+    read<R>(stmt: Statement, params: readonly unknown[]) {
+      return q.$queryRawUnsafe<R[]>(stmt.text, ...params)
+    },
     transaction: (fn) => fn(prismaQueryableExecutor(q)),
   }
 }
@@ -121,6 +135,11 @@ export function prismaExecutor(prisma: PrismaClient): Executor {
     kind: 'prisma',
     rows<R>(stmt: Statement, params: readonly unknown[]) {
       return prisma.$queryRawUnsafe<R[]>(stmt.text, ...params)
+    },
+    read<R>(stmt: Statement, params: readonly unknown[]) {
+      // A client extended with read replicas (src/db/replicas.ts) has $replica(): raw SQL there is routed like the fast path's reads.
+      const replica = (prisma as PrismaClient & { $replica?: () => PrismaQueryable }).$replica
+      return (replica ? replica.call(prisma) : prisma).$queryRawUnsafe<R[]>(stmt.text, ...params)
     },
     transaction<T>(fn: (ex: Executor) => Promise<T>, opts: { timeoutMs?: number } = {}) {
       // Prisma's default interactive-transaction timeout (5 s) is far too short for a bulk import or a fan-out.

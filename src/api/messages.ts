@@ -356,9 +356,9 @@ export async function subscriberHistory(db: ApiDb, subscriberId: number, opts: {
   const rows = opts.cursor
     ? await (() => {
         const c = decodeHistoryCursor(opts.cursor)
-        return ex.rows<HistoryRow>(historyNextPage, [subscriberId, limit + 1, c.createdAt, c.id.toString()])
+        return ex.read<HistoryRow>(historyNextPage, [subscriberId, limit + 1, c.createdAt, c.id.toString()])
       })()
-    : await ex.rows<HistoryRow>(historyFirstPage, [subscriberId, limit + 1])
+    : await ex.read<HistoryRow>(historyFirstPage, [subscriberId, limit + 1])
   const items = rows.slice(0, limit).map(toHistoryMessage)
   const last = items[items.length - 1]
   return { items, nextCursor: rows.length > limit && last ? encodeHistoryCursor(last) : null }

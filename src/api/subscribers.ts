@@ -225,6 +225,6 @@ export async function audienceSize(db: ApiDb, expr: TagExpression): Promise<numb
   const all = checkTags('all', expr.all)
   const any = checkTags('any', expr.any)
   const none = checkTags('none', expr.none)
-  const [row] = await executorFor(db).rows<{ n: number }>(audienceStatement(all.length > 0, any.length > 0, none.length > 0), [all, any, none])
+  const [row] = await executorFor(db).read<{ n: number }>(audienceStatement(all.length > 0, any.length > 0, none.length > 0), [all, any, none])
   return row!.n
 }

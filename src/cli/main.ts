@@ -11,6 +11,7 @@ import { lintCommand } from './commands/lint.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { resetCommand } from './commands/reset.ts'
 import { rollbackCommand } from './commands/rollback.ts'
+import { scaleCheckCommand } from './commands/scale.ts'
 import { statusCommand } from './commands/status.ts'
 import { verifyCommand } from './commands/verify.ts'
 import { setupCommand } from './commands/setup.ts'
@@ -29,6 +30,7 @@ const COMMANDS: Command[] = [
   dbConfigCommand,
   dbStartCommand,
   dbStopCommand,
+  scaleCheckCommand,
 ]
 // `migrate:run` is the spec's second name for `migrate`.
 const ALIASES: Record<string, string> = { 'migrate:run': 'migrate' }
