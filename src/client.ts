@@ -17,6 +17,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 
 import { createApi, type WatifyApi } from './api/index.ts'
+import { withDomainRules } from './domain/extension.ts'
 import { configValue, findConfiguredUrl, resolveDatabaseUrl, usesNamedStatements } from './db/config.ts'
 import { describeUrl, driverConfig, searchPathOption } from './db/url.ts'
 import { PrismaClient } from './generated/prisma/client.ts'
@@ -47,8 +48,10 @@ async function createDatabase(): Promise<Database> {
   // Without a listener, an idle connection dropped by the server (restart, idle timeout)
   // would crash the process; pg has already discarded that client, the next query opens a new one.
   pool.on('error', () => {})
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) })
-  return { prisma, pool, api: createApi({ prisma, pool, namedStatements: usesNamedStatements(url) }) }
+  // Emails and phones normalised, rule violations as typed errors: docs/client.md.
+  const defaultPhoneRegion = configValue('WATIFY_DEFAULT_PHONE_REGION')?.value
+  const prisma = withDomainRules(new PrismaClient({ adapter: new PrismaPg(pool, { schema }) }), { defaultPhoneRegion })
+  return { prisma, pool, api: createApi({ prisma, pool, namedStatements: usesNamedStatements(url) }, { defaultPhoneRegion }) }
 }
 
 const globalForDb = globalThis as typeof globalThis & { __watifyDb?: Database }

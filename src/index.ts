@@ -3,5 +3,9 @@
 // password/token helpers for the users table.
 export { api, pool, prisma } from './client.ts'
 export * from './api/index.ts'
+export { NotFoundError, OptedOutError, ReferenceViolationError, toWatifyError, UniquenessError, ValidationError, WatifyError, type WatifyErrorDetails } from './domain/errors.ts'
+export { type NormalizeOptions, normalizePhone } from './domain/normalize.ts'
+export { withDomainRules } from './domain/extension.ts'
+export { DATABASE_RULES, RAISED_CODES } from './domain/rules.ts'
 export * from './generated/prisma/client.ts'
 export { DEFAULT_SCRYPT_PARAMS, createToken, hashPassword, hashToken, needsRehash, normalizeEmail, verifyPassword, type ScryptParams } from './password.ts'
