@@ -155,7 +155,7 @@ export function toWatifyError(err: unknown, ctx: ErrorContext = {}): unknown {
   if (err instanceof WatifyError) return err
   if (isObject(err) && err.code === 'P2025' && typeof err.message === 'string') {
     const model = isObject(err.meta) && typeof err.meta.modelName === 'string' ? err.meta.modelName : (ctx.model ?? 'record')
-    return new NotFoundError(`record_not_found: no ${model} matches the \`where\` of this ${isObject(err.meta) && typeof err.meta.operation === 'string' ? err.meta.operation : 'operation'}`, {
+    return new NotFoundError(`record_not_found: no ${model} matches the \`where\` of ${isObject(err.meta) && typeof err.meta.operation === 'string' ? err.meta.operation : 'the operation'}`, {
       rule: 'record_not_found',
       fields: [],
       code: null,
