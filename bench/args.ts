@@ -11,11 +11,13 @@ export interface BenchOptions {
   skipMigrations: boolean
   /** The database the bench drops and recreates (default watify_bench). */
   database: string
+  /** Run one self-contained scenario alone (no dataset, no migration timings): `coalesce`. */
+  only?: 'coalesce'
 }
 
 export function usage(): string {
   return [
-    'Usage: npm run bench [-- --scale=<n>] [--iterations=<n>] [--duration=<s>] [--database=<name>] [--explain] [--skip-migrations]',
+    'Usage: npm run bench [-- --scale=<n>] [--iterations=<n>] [--duration=<s>] [--database=<name>] [--explain] [--skip-migrations] [--only=coalesce]',
     '',
     'Options:',
     '  --scale=<n>          dataset size relative to 200k subscribers / 50 campaigns / 1M messages (default 1)',
@@ -24,6 +26,7 @@ export function usage(): string {
     '  --database=<name>    the database the bench drops and recreates on the server (default watify_bench)',
     '  --explain            print and check the plans of c-f at any scale (always done at scale >= 1)',
     '  --skip-migrations    skip g (migration command timings)',
+    '  --only=coalesce      run only i (webhooks that batch themselves), on a migrated database without the dataset',
   ].join('\n')
 }
 
@@ -49,6 +52,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         database: { type: 'string' },
         explain: { type: 'boolean' },
         'skip-migrations': { type: 'boolean' },
+        only: { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -58,6 +62,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   }
   if (values.help) return null
   const database = values.database ?? 'watify_bench'
+  if (values.only !== undefined && values.only !== 'coalesce') throw new BenchArgsError(`--only must be \`coalesce\` (the one scenario that runs alone), got \`${values.only}\``)
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(database)) throw new BenchArgsError(`--database must be a lowercase PostgreSQL name (letters, digits, _), got \`${database}\``)
   return {
     database,
@@ -66,5 +71,6 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     duration: numberOption('duration', values.duration ?? env.npm_config_duration ?? '3', (n) => Number.isFinite(n) && n >= 0.5 && n <= 600, 'a number of seconds from 0.5 to 600'),
     explain: values.explain === true,
     skipMigrations: values['skip-migrations'] === true,
+    ...(values.only ? { only: values.only } : {}),
   }
 }
