@@ -14,7 +14,7 @@
 //    statement fails, its items are applied one by one, so one failing item only fails its
 //    own call (and the others still get their results);
 //  - counters stay exact: the batch statement fires the same counter triggers (008).
-import { rethrowAsWatifyError } from '../domain/errors.ts'
+import { toWatifyError } from '../domain/errors.ts'
 import type { ApiDb } from './executor.ts'
 import { type DeliveryError, type DeliveryResult, type DeliveryStatus, type DeliveryStatusItem, deliveryParams, DELIVERY_BATCH_MAX, recordDeliveryStatus, recordDeliveryStatuses } from './messages.ts'
 
@@ -89,11 +89,7 @@ export function createDeliveryCoalescer(db: ApiDb, opts: CoalesceOptions = {}): 
         try {
           p.resolve(await recordDeliveryStatus(db, p.item.waMessageId, p.item.status, p.item.at, p.item.error))
         } catch (err) {
-          try {
-            rethrowAsWatifyError(err)
-          } catch (mapped) {
-            p.reject(mapped)
-          }
+          p.reject(toWatifyError(err))
         }
       }
     }
