@@ -84,6 +84,8 @@ interface DbErrorFacts {
   constraint?: string
   table?: string
   column?: string
+  /** Key columns, when the adapter gives them instead of the constraint's name. */
+  columns?: string[]
   message: string
 }
 
@@ -117,11 +119,13 @@ function dbErrorFacts(err: unknown): DbErrorFacts | null {
     if (!constraint && (cause.originalCode === '23514' || cause.originalCode === '23P01')) {
       constraint = RULE_NAMES.find((name) => message.includes(`"${name}"`))
     }
+    const columns = Array.isArray(c.fields) ? c.fields.map(String) : undefined
     return {
       code: cause.originalCode,
       constraint,
       table: typeof cause.table === 'string' ? cause.table : undefined,
-      column: typeof cause.column === 'string' ? cause.column : Array.isArray(c.fields) && c.fields.length === 1 ? String(c.fields[0]) : undefined,
+      column: typeof cause.column === 'string' ? cause.column : columns?.length === 1 ? columns[0] : undefined,
+      columns,
       message,
     }
   }
@@ -167,6 +171,15 @@ export function toWatifyError(err: unknown, ctx: ErrorContext = {}): unknown {
   if (!f) return err
   const raised = RAISED_CODES[f.code]
   if (raised) return build(OptedOutError, { ...raised, code: f.code, message: f.message }, err)
+  // Without a name (the adapter sometimes gives the key's columns instead), the rule of that table with those columns.
+  if (!f.constraint && f.columns?.length) {
+    const fields = f.columns.map(camel).join()
+    const kind = f.code === '23505' ? 'unique' : f.code === '23503' ? 'foreign_key' : 'check'
+    f.constraint = Object.keys(DATABASE_RULES).find((name) => {
+      const r = DATABASE_RULES[name]!
+      return r.kind === kind && r.fields.join() === fields && (f.table === undefined || r.table === f.table)
+    })
+  }
   const known = f.constraint ? DATABASE_RULES[f.constraint] : undefined
   const fromRule = (cls: DomainErrorClass) =>
     build(cls, { rule: f.constraint ?? `${f.table ?? 'unknown'}_rule`, fields: known?.fields ?? (f.column ? [camel(f.column)] : []), table: known?.table ?? f.table ?? null, code: f.code, message: f.message }, err)
