@@ -26,7 +26,7 @@ export function usage(): string {
     '  --database=<name>    the database the bench drops and recreates on the server (default watify_bench)',
     '  --explain            print and check the plans of c-f at any scale (always done at scale >= 1)',
     '  --skip-migrations    skip g (migration command timings)',
-    '  --only=coalesce      run only i (webhooks that batch themselves), on a migrated database without the dataset',
+    '  --only=coalesce      run only k (webhooks that batch themselves), on a migrated database without the dataset',
   ].join('\n')
 }
 

@@ -1,4 +1,4 @@
-// i. Webhooks that batch themselves: concurrent callers, each sending one status per call
+// k. Webhooks that batch themselves: concurrent callers, each sending one status per call
 // and awaiting it (a webhook receiver's request handlers), through the api
 // (api.recordDeliveryStatus, coalesced into recordDeliveryStatuses statements by
 // src/api/coalesce.ts) against the same callers each sending one UPDATE per status
@@ -26,7 +26,7 @@ interface RunResult {
 
 export async function coalescedWebhooks(ctx: BenchContext): Promise<void> {
   const messages = Math.max(20_000, Math.round(200_000 * Math.min(ctx.opts.scale, 1)))
-  ctx.log(`\ni. webhooks that batch themselves (one status per call, each caller awaiting it; ${ctx.opts.duration} s per run; ${messages} sent messages):`)
+  ctx.log(`\nk. webhooks that batch themselves (one status per call, each caller awaiting it; ${ctx.opts.duration} s per run; ${messages} sent messages):`)
   const [c] = (await ctx.rawPool.query(`INSERT INTO campaigns (name, body, status, started_at) VALUES ('bench coalesce', 'Hi', 'running', now()) RETURNING id`)).rows as Array<{ id: number }>
   await ctx.rawPool.query(
     `INSERT INTO messages (campaign_id, direction, body, status, sent_at, whatsapp_message_id)
@@ -96,7 +96,7 @@ export async function coalescedWebhooks(ctx: BenchContext): Promise<void> {
       ctx.log(`  ${label}: coalescer sent ${stats.calls} calls in ${stats.batches} statements (${perStatement} per statement, largest ${stats.largestBatch}), ${stats.fallbacks} fallbacks`)
       const med = (side: Side, k: 'rate' | 'p50' | 'p99') => median(results[side].map((r) => r[k]))
       const rates = (side: Side) => results[side].map((r) => Math.round(r.rate)).join(', ')
-      const op = 'i. webhooks, coalesced'
+      const op = 'k. webhooks, coalesced'
       compare(ctx.rows, {
         op,
         path: `${label}: api.recordDeliveryStatus (coalesced) vs one UPDATE per status via pg`,
@@ -127,7 +127,7 @@ export async function coalescedWebhooks(ctx: BenchContext): Promise<void> {
         alone[side].push((await run(1, (_, w) => apis[side].recordDeliveryStatus(w, 'DELIVERED', at))).p50)
       }
     }
-    compare(ctx.rows, { op: 'i. webhooks, coalesced', path: '1 caller: latency of one call, coalesced vs coalesce: false', metric: 'p50 ms', value: median(alone.coalesced), raw: median(alone.direct), note: `the added latency of a lone call (one event-loop turn); rounds ${alone.coalesced.map((x) => x.toFixed(3)).join(', ')} vs ${alone.direct.map((x) => x.toFixed(3)).join(', ')} ms` }, { atMost: 1.2 })
+    compare(ctx.rows, { op: 'k. webhooks, coalesced', path: '1 caller: latency of one call, coalesced vs coalesce: false', metric: 'p50 ms', value: median(alone.coalesced), raw: median(alone.direct), note: `the added latency of a lone call (one event-loop turn); rounds ${alone.coalesced.map((x) => x.toFixed(3)).join(', ')} vs ${alone.direct.map((x) => x.toFixed(3)).join(', ')} ms` }, { atMost: 1.2 })
   } finally {
     await pool.end()
   }
