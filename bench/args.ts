@@ -11,13 +11,13 @@ export interface BenchOptions {
   skipMigrations: boolean
   /** The database the bench drops and recreates (default watify_bench). */
   database: string
-  /** `replica`: only k (read replicas, on its own primary + standby); absent: everything. */
-  only?: 'replica'
+  /** Run one scenario alone: `replica` (k, on its own primary + standby) or `coalesce` (l, no dataset); absent: everything. */
+  only?: 'replica' | 'coalesce'
 }
 
 export function usage(): string {
   return [
-    'Usage: npm run bench [-- --scale=<n>] [--iterations=<n>] [--duration=<s>] [--database=<name>] [--explain] [--skip-migrations] [--only=replica]',
+    'Usage: npm run bench [-- --scale=<n>] [--iterations=<n>] [--duration=<s>] [--database=<name>] [--explain] [--skip-migrations] [--only=replica|coalesce]',
     '',
     'Options:',
     '  --scale=<n>          dataset size relative to 200k subscribers / 50 campaigns / 1M messages (default 1)',
@@ -27,6 +27,7 @@ export function usage(): string {
     '  --explain            print and check the plans of c-f at any scale (always done at scale >= 1)',
     '  --skip-migrations    skip g (migration command timings)',
     '  --only=replica       run only k (read replicas: its own primary + streaming standby, a small dataset)',
+    '  --only=coalesce      run only l (webhooks that batch themselves), on a migrated database without the dataset',
   ].join('\n')
 }
 
@@ -62,7 +63,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   }
   if (values.help) return null
   const database = values.database ?? 'watify_bench'
-  if (values.only !== undefined && values.only !== 'replica') throw new BenchArgsError(`--only takes \`replica\` (the read-replica scenario alone), got \`${values.only}\``)
+  if (values.only !== undefined && values.only !== 'replica' && values.only !== 'coalesce') throw new BenchArgsError(`--only takes \`replica\` or \`coalesce\` (one scenario alone), got \`${values.only}\``)
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(database)) throw new BenchArgsError(`--database must be a lowercase PostgreSQL name (letters, digits, _), got \`${database}\``)
   return {
     database,
@@ -71,6 +72,6 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     duration: numberOption('duration', values.duration ?? env.npm_config_duration ?? '3', (n) => Number.isFinite(n) && n >= 0.5 && n <= 600, 'a number of seconds from 0.5 to 600'),
     explain: values.explain === true,
     skipMigrations: values['skip-migrations'] === true,
-    ...(values.only === 'replica' ? { only: 'replica' as const } : {}),
+    ...(values.only === 'replica' || values.only === 'coalesce' ? { only: values.only } : {}),
   }
 }

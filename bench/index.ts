@@ -1,4 +1,4 @@
-// `npm run bench [-- --scale=0.01] [--iterations=200] [--duration=3] [--database=watify_bench] [--explain] [--skip-migrations]`
+// `npm run bench [-- --scale=0.01] [--iterations=200] [--duration=3] [--database=watify_bench] [--explain] [--skip-migrations] [--only=coalesce]`
 //
 // Builds a dataset in a FRESH database `watify_bench` (dropped and recreated on the
 // server of DATABASE_URL / .env / the embedded default; the configured database itself
@@ -23,6 +23,7 @@ import { type BenchContext, dropDatabase, recreateDatabase, runTimed, withDataba
 import { machine, markdown, type Report, writeReport } from './report.ts'
 import { audienceLatency } from './scenarios/audience.ts'
 import { campaignPerformanceLatency } from './scenarios/campaign-performance.ts'
+import { coalescedWebhooks } from './scenarios/coalesce.ts'
 import { fanOut } from './scenarios/fan-out.ts'
 import { historyLatency } from './scenarios/history.ts'
 import { liveIndex } from './scenarios/live-index.ts'
@@ -94,6 +95,9 @@ async function main(): Promise<number> {
   let exit = 0
 
   try {
+    // --only=coalesce: one self-contained scenario (it builds its own rows), no dataset.
+    if (opts.only === 'coalesce') await coalescedWebhooks(ctx)
+    else {
     log('Building dataset:')
     t = performance.now()
     const client = await rawPool.connect()
@@ -116,6 +120,7 @@ async function main(): Promise<number> {
     }
     // Concurrent load, then the bulk paths (fan-out grows messages, import subscribers).
     await webhookStorm(ctx)
+    await coalescedWebhooks(ctx)
     await senderQueue(ctx)
     await fanOut(ctx)
     await bulkImport(ctx)
@@ -123,13 +128,14 @@ async function main(): Promise<number> {
     await liveIndex(ctx)
     // On its own primary + standby (not the bench database's server).
     await replicaScenario({ duration: opts.duration, log, rows: ctx.rows })
+    }
   } finally {
     await prisma.$disconnect()
     await rawPool.end()
     await apiPool.end().catch(() => {})
   }
 
-  if (!opts.skipMigrations) await migrationCommands(ctx, serverUrl)
+  if (!opts.skipMigrations && !opts.only) await migrationCommands(ctx, serverUrl)
   await dropDatabase(serverUrl, BENCH_DB)
 
   const report: Report = { startedAt: started.toISOString(), finishedAt: new Date().toISOString(), scale: opts.scale, size, iterations: opts.iterations, duration: opts.duration, machine: machine(pgVersion), results: ctx.rows }

@@ -21,6 +21,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 
 import { createApi, type WatifyApi } from './api/index.ts'
+import { withDomainRules } from './domain/extension.ts'
 import { configValue, findConfiguredUrl, resolveDatabaseUrl, usesNamedStatements } from './db/config.ts'
 import { type ReadRouter, withReplicas } from './db/replicas.ts'
 import { describeUrl, driverConfig, searchPathOption } from './db/url.ts'
@@ -55,8 +56,15 @@ async function createDatabase(): Promise<Database> {
   pool.on('error', () => {})
   const primary = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) })
   const routed = withReplicas({ prisma: primary, pool, primaryUrl: url })
-  const prisma = routed?.prisma ?? primary
-  return { prisma, pool, replicas: routed?.router ?? null, api: createApi({ prisma, pool, namedStatements: usesNamedStatements(url), ...(routed ? { readPool: routed.readPool } : {}) }) }
+  // Outermost, so replica reads too get normalised input and typed errors (docs/client.md).
+  const defaultPhoneRegion = configValue('WATIFY_DEFAULT_PHONE_REGION')?.value
+  const prisma = withDomainRules(routed?.prisma ?? primary, { defaultPhoneRegion })
+  return {
+    prisma,
+    pool,
+    replicas: routed?.router ?? null,
+    api: createApi({ prisma, pool, namedStatements: usesNamedStatements(url), ...(routed ? { readPool: routed.readPool } : {}) }, { defaultPhoneRegion }),
+  }
 }
 
 const globalForDb = globalThis as typeof globalThis & { __watifyDb?: Database }

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test'
 import pg from 'pg'
 
 import { fanOutStatements } from '../src/api/campaigns.ts'
-import { type ApiDb, campaignPerformance, claimQueuedMessages, type DeliveryStatus, fanOutCampaign, foldCampaignCounters, recordDeliveryStatus, recordDeliveryStatuses } from '../src/api/index.ts'
+import { type ApiDb, ApiInputError, campaignPerformance, claimQueuedMessages, createApi, type DeliveryResult, type DeliveryStatus, fanOutCampaign, foldCampaignCounters, recordDeliveryStatus, recordDeliveryStatuses } from '../src/api/index.ts'
 import { countedByStatus, openApiDatabase } from './helpers/api.ts'
 import { query } from './helpers/db.ts'
 
@@ -195,4 +195,93 @@ test('recordDeliveryStatuses gives the same outcomes and rows as recordDeliveryS
   await assert.rejects(recordDeliveryStatuses(workerDb(0), [{ waMessageId: '', status: 'READ', at: new Date() }]), /item 0: WhatsApp message id `` is empty/)
   await assert.rejects(recordDeliveryStatuses(workerDb(0), [{ waMessageId: 'w', status: 'QUEUED' as DeliveryStatus, at: new Date() }]), /item 0: status `QUEUED` is not a delivery status/)
   assert.deepEqual(await recordDeliveryStatuses(workerDb(0), []), [])
+})
+
+// ---------------------------------------------------------------------------
+// Coalescing: concurrent api.recordDeliveryStatus calls share batch statements
+
+test('8 concurrent callers through createApi: the outcomes and rows of one-by-one calls, in far fewer statements; counters exact', { timeout: 90_000 }, async () => {
+  // Two identical campaigns: A gets each caller's statuses one by one without coalescing,
+  // B the same statuses from 8 concurrent callers through the coalescing api. Each caller
+  // owns its messages (subscriber_id % 8), so the order per message is the caller's.
+  const [a, b] = [await campaign(['news']), await campaign(['news'])]
+  for (const id of [a, b]) await fanOutCampaign(workerDb(0), id)
+  await query(db.url, `UPDATE messages SET status = 'sent', sent_at = timestamptz '2026-01-01', whatsapp_message_id = 'wamid.c.' || campaign_id || '.' || subscriber_id WHERE campaign_id = ANY($1)`, [[a, b]])
+  const subs = (await query<{ s: number }>(db.url, 'SELECT subscriber_id AS s FROM messages WHERE campaign_id = $1 ORDER BY 1', [a])).map((r) => r.s)
+  const plans = Array.from({ length: 8 }, (_, w) => {
+    const mine = subs.filter((s) => s % 8 === w)
+    const rnd = random(100 + w)
+    return Array.from({ length: 120 }, (_, i) => {
+      const status = STATUSES[Math.floor(rnd() * 4)]!
+      return { s: rnd() < 0.03 ? 999_000 + w : mine[Math.floor(rnd() * mine.length)]!, status, at: new Date(Date.UTC(2026, 0, 1, 0, w, i)), error: status === 'FAILED' ? { code: '131026', reason: `w${w}` } : undefined }
+    })
+  })
+  const direct = createApi({ prisma, pool: workers[0]! }, { coalesce: false })
+  const expected: DeliveryResult[][] = []
+  for (const plan of plans) {
+    const out = []
+    for (const x of plan) out.push(await direct.recordDeliveryStatus(`wamid.c.${a}.${x.s}`, x.status, x.at, x.error))
+    expected.push(out)
+  }
+  assert.equal(direct.coalescerStats(), null)
+  const apiPool = new pg.Pool({ connectionString: db.url, max: 2 })
+  const api = createApi({ prisma, pool: apiPool })
+  try {
+    const got = await Promise.all(plans.map(async (plan) => {
+      const out = []
+      for (const x of plan) out.push(await api.recordDeliveryStatus(`wamid.c.${b}.${x.s}`, x.status, x.at, x.error))
+      return out
+    }))
+    assert.deepEqual(got, expected, 'each caller got the results of its own calls')
+    const stats = api.coalescerStats()!
+    assert.equal(stats.calls, 8 * 120)
+    assert.equal(stats.fallbacks, 0)
+    assert.ok(stats.batches <= stats.calls / 3, `coalesced: ${stats.calls} calls in ${stats.batches} statements (largest ${stats.largestBatch})`)
+    assert.ok(stats.largestBatch >= 4 && stats.largestBatch <= 8, `largest batch ${stats.largestBatch}: at most one item per caller waiting`)
+  } finally {
+    await apiPool.end()
+  }
+  const state = (id: number) => query(db.url, `SELECT subscriber_id, status::text, sent_at, delivered_at, read_at, failed_at, error_code, error_reason FROM messages WHERE campaign_id = $1 ORDER BY subscriber_id`, [id])
+  assert.deepEqual(await state(b), await state(a))
+  assert.deepEqual(await performance(b), await counted(b))
+  assert.deepEqual(await performance(a), await counted(a))
+})
+
+test('coalesced calls: bad input fails only its caller; a statement error fails only its item (the batch is retried item by item)', { timeout: 60_000 }, async () => {
+  const id = await campaign(['news'])
+  await fanOutCampaign(workerDb(0), id)
+  await query(db.url, `UPDATE messages SET status = 'sent', sent_at = now(), whatsapp_message_id = 'wamid.p.' || subscriber_id WHERE campaign_id = $1`, [id])
+  const [poison, ...others] = (await query<{ w: string }>(db.url, 'SELECT whatsapp_message_id AS w FROM messages WHERE campaign_id = $1 ORDER BY id LIMIT 40', [id])).map((r) => r.w)
+  // A real statement error for one message: a trigger of this test's database rejects its update.
+  await query(db.url, `CREATE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'poisoned message %', NEW.id; END $$;
+    CREATE TRIGGER test_poison BEFORE UPDATE ON messages FOR EACH ROW WHEN (NEW.whatsapp_message_id = '${poison}') EXECUTE FUNCTION test_poison()`)
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 })
+  try {
+    const api = createApi({ prisma, pool })
+    const at = new Date()
+    const calls = [
+      api.recordDeliveryStatus(poison!, 'DELIVERED', at),
+      api.recordDeliveryStatus('', 'DELIVERED', at),
+      api.recordDeliveryStatus('wamid.nobody', 'READ', at),
+      ...others.map((w) => api.recordDeliveryStatus(w, 'DELIVERED', at)),
+    ]
+    const settled = await Promise.allSettled(calls)
+    const [p, bad, unknown, ...rest] = settled
+    assert.equal(p!.status, 'rejected')
+    assert.match(String((p as PromiseRejectedResult).reason), /poisoned message/)
+    assert.equal(bad!.status, 'rejected')
+    assert.ok((bad as PromiseRejectedResult).reason instanceof ApiInputError)
+    assert.deepEqual((unknown as PromiseFulfilledResult<DeliveryResult>).value, { outcome: 'not_found', status: null })
+    assert.deepEqual(rest.map((r) => (r as PromiseFulfilledResult<DeliveryResult>).value), others.map(() => ({ outcome: 'updated', status: 'DELIVERED' })))
+    const stats = api.coalescerStats()!
+    assert.ok(stats.fallbacks >= 1, 'the failed batch was applied item by item')
+    assert.equal(stats.calls, calls.length - 1, 'the bad input never joined a batch')
+  } finally {
+    await pool.end()
+    await query(db.url, 'DROP TRIGGER test_poison ON messages; DROP FUNCTION test_poison()')
+  }
+  const [row] = await query<{ status: string }>(db.url, 'SELECT status::text FROM messages WHERE whatsapp_message_id = $1', [poison])
+  assert.equal(row!.status, 'sent', 'the poisoned message is unchanged')
+  assert.equal((await query(db.url, `SELECT 1 FROM messages WHERE campaign_id = $1 AND status = 'delivered'`, [id])).length, others.length)
+  assert.deepEqual(await performance(id), await counted(id))
 })

@@ -87,7 +87,7 @@ describe('importSubscribers', { concurrency: false }, () => {
       const rows = [{ phone: `${p}00000020` }, { phone: `${p}00000021` }, { phone: '0100 123' }]
       await assert.rejects(importSubscribers(getDb(), rows), (err: unknown) => {
         assert.ok(err instanceof ApiInputError)
-        assert.match(err.message, /^importSubscribers: row 2: phone `0100 123` is not E\.164\. Use `\+` followed by the country code/)
+        assert.match(err.message, /^importSubscribers: row 2: phone `0100 123` is not a phone number that can be written in E\.164\. Use `\+` followed by the country code/)
         return true
       })
       await assert.rejects(importSubscribers(getDb(), [{ phone: `${p}00000022`, tags: [''] }]), /row 0: tag "" is empty/)

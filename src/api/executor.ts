@@ -14,6 +14,7 @@
 // Same SQL, same typed results either way; see docs/performance.md.
 import type pg from 'pg'
 
+import { ValidationError } from '../domain/errors.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 
 /** A fixed SQL statement with a stable name (the prepared-statement name on a pool). */
@@ -148,13 +149,15 @@ export function prismaExecutor(prisma: PrismaClient): Executor {
   }
 }
 
-/** Errors the API throws for bad input; `hint` says what to do instead. */
-export class ApiInputError extends Error {
-  readonly hint: string
-  constructor(message: string, hint: string) {
-    super(`${message}. ${hint}`)
-    this.name = 'ApiInputError'
-    this.hint = hint
+/**
+ * Errors the API throws for bad input, before anything is sent; `hint` says what to do
+ * instead. A ValidationError (src/domain/errors.ts): `rule` is `api_input` unless the input
+ * breaks a database rule (then that rule's name), `fields` names the field when there is one.
+ */
+export class ApiInputError extends ValidationError {
+  declare readonly hint: string
+  constructor(message: string, hint: string, rule: { rule?: string; fields?: readonly string[]; table?: string } = {}) {
+    super(`${message}. ${hint}`, { rule: rule.rule ?? 'api_input', fields: rule.fields ?? [], table: rule.table ?? null, hint })
   }
 }
 

@@ -1,13 +1,17 @@
 // The typed hot-path API the backend calls. Each function takes the database as
 // its first argument (see ApiDb), or bind them once with createApi(db).
 // Which path to use for what, with measured numbers: docs/performance.md.
+import { rethrowAsWatifyError } from '../domain/errors.ts'
+import { checkPhoneRegion } from '../domain/normalize.ts'
 import * as campaigns from './campaigns.ts'
+import { type CoalesceOptions, type CoalescerStats, createDeliveryCoalescer } from './coalesce.ts'
 import type { ApiDb } from './executor.ts'
 import * as messages from './messages.ts'
 import * as queue from './queue.ts'
 import * as subscribers from './subscribers.ts'
 
 export { ApiInputError, type ApiDb } from './executor.ts'
+export { type CoalesceOptions, type CoalescerStats, createDeliveryCoalescer, type DeliveryCoalescer } from './coalesce.ts'
 export { type CampaignPerformance, campaignPerformance, type FanOutResult, fanOutCampaign, foldCampaignCounters } from './campaigns.ts'
 export {
   decodeHistoryCursor,
@@ -50,7 +54,9 @@ export interface WatifyApi {
   markMessageSent(messageId: bigint | number, waMessageId: string, at: Date): Promise<messages.MarkSentResult>
   /**
    * Applies one delivery webhook by WhatsApp id, monotonically (never moves a message
-   * back; FAILED only from queued or sent; repeats change nothing).
+   * back; FAILED only from queued or sent; repeats change nothing). Concurrent calls are
+   * coalesced into recordDeliveryStatuses statements (src/api/coalesce.ts) unless
+   * createApi was given `coalesce: false`; each call still gets its own result or error.
    */
   recordDeliveryStatus(waMessageId: string, status: messages.DeliveryStatus, at: Date, error?: messages.DeliveryError): Promise<messages.DeliveryResult>
   /**
@@ -69,23 +75,42 @@ export interface WatifyApi {
   audienceSize(expr: subscribers.TagExpression): Promise<number>
   /** One subscriber's messages newest first, keyset-paginated (`nextCursor`). */
   subscriberHistory(subscriberId: number, opts?: { limit?: number; cursor?: string | null }): Promise<messages.HistoryPage>
+  /** Counts of the webhook coalescer (calls, batch statements, ...); null with `coalesce: false`. */
+  coalescerStats(): CoalescerStats | null
+}
+
+export interface ApiOptions {
+  /** Coalescing of concurrent recordDeliveryStatus calls (default on, see src/api/coalesce.ts); false: one statement per call. */
+  coalesce?: CoalesceOptions | false
+  /** Region for national phone numbers in importSubscribers (e.g. `PK`); see src/domain/normalize.ts. */
+  defaultPhoneRegion?: string
+}
+
+/** Every rule violation as a typed domain error (src/domain/errors.ts), whichever path raised it. */
+function typed<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return (...args) => fn(...args).catch(rethrowAsWatifyError)
 }
 
 /**
  * The API bound to one database. Pass `{ prisma, pool }` (the pg.Pool the client's
  * PrismaPg adapter was built on) for the fast path, or the PrismaClient alone.
  */
-export function createApi(db: ApiDb): WatifyApi {
+export function createApi(db: ApiDb, options: ApiOptions = {}): WatifyApi {
+  const region = checkPhoneRegion(options.defaultPhoneRegion)
+  const coalescer = options.coalesce === false ? null : createDeliveryCoalescer(db, options.coalesce)
   return {
-    importSubscribers: (rows, opts) => subscribers.importSubscribers(db, rows, opts),
-    fanOutCampaign: (campaignId) => campaigns.fanOutCampaign(db, campaignId),
-    claimQueuedMessages: (limit, opts) => queue.claimQueuedMessages(db, limit, opts),
-    markMessageSent: (messageId, waMessageId, at) => messages.markMessageSent(db, messageId, waMessageId, at),
-    recordDeliveryStatus: (waMessageId, status, at, error) => messages.recordDeliveryStatus(db, waMessageId, status, at, error),
-    recordDeliveryStatuses: (batch) => messages.recordDeliveryStatuses(db, batch),
-    campaignPerformance: (campaignId) => campaigns.campaignPerformance(db, campaignId),
-    foldCampaignCounters: (campaignId) => campaigns.foldCampaignCounters(db, campaignId),
-    audienceSize: (expr) => subscribers.audienceSize(db, expr),
-    subscriberHistory: (subscriberId, opts) => messages.subscriberHistory(db, subscriberId, opts),
+    importSubscribers: typed((rows, opts) => subscribers.importSubscribers(db, rows, { defaultPhoneRegion: region, ...opts })),
+    fanOutCampaign: typed((campaignId) => campaigns.fanOutCampaign(db, campaignId)),
+    claimQueuedMessages: typed((limit, opts) => queue.claimQueuedMessages(db, limit, opts)),
+    markMessageSent: typed((messageId, waMessageId, at) => messages.markMessageSent(db, messageId, waMessageId, at)),
+    recordDeliveryStatus: typed((waMessageId, status, at, error) =>
+      coalescer ? coalescer.record(waMessageId, status, at, error) : messages.recordDeliveryStatus(db, waMessageId, status, at, error),
+    ),
+    recordDeliveryStatuses: typed((batch) => messages.recordDeliveryStatuses(db, batch)),
+    campaignPerformance: typed((campaignId) => campaigns.campaignPerformance(db, campaignId)),
+    foldCampaignCounters: typed((campaignId) => campaigns.foldCampaignCounters(db, campaignId)),
+    audienceSize: typed((expr) => subscribers.audienceSize(db, expr)),
+    subscriberHistory: typed((subscriberId, opts) => messages.subscriberHistory(db, subscriberId, opts)),
+    coalescerStats: () => coalescer?.stats() ?? null,
   }
 }

@@ -70,7 +70,7 @@ export interface DeliveryStatusItem {
 type DeliveryParams = [waMessageId: string, status: string, at: Date, code: string | null, reason: string | null]
 
 /** Checks one status and returns the statement's parameters; `where` names the caller in errors. */
-function deliveryParams(where: string, waMessageId: string, status: DeliveryStatus, at: Date, error?: DeliveryError): DeliveryParams {
+export function deliveryParams(where: string, waMessageId: string, status: DeliveryStatus, at: Date, error?: DeliveryError): DeliveryParams {
   if (typeof waMessageId !== 'string' || waMessageId === '' || waMessageId.length > 128) {
     throw new ApiInputError(`${where}: WhatsApp message id \`${String(waMessageId)}\` is empty or longer than 128 characters`, 'Pass the `id` of the webhook\'s status object (wamid....)')
   }

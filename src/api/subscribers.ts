@@ -1,9 +1,14 @@
 // Subscriber hot paths: bulk import and audience size.
+import { checkPhoneRegion, normalizePhone } from '../domain/normalize.ts'
+import { ValidationError } from '../domain/errors.ts'
 import type { ConsentMethod } from '../generated/prisma/enums.ts'
 import { ApiInputError, type ApiDb, type Executor, executorFor, type Statement, toDbEnum } from './executor.ts'
 
 export interface ImportSubscriberRow {
-  /** E.164: `+` then 8 to 15 digits, no leading zero. */
+  /**
+   * Any form libphonenumber-js reads (`+92 300 1234567`, `0092...`, a national number with
+   * `defaultPhoneRegion`); stored in E.164 (`+923001234567`). E.164 input is taken as is.
+   */
   phone: string
   name?: string | null
   tags?: readonly string[]
@@ -27,7 +32,6 @@ export interface ImportResult {
 const SEP = '\x1f'
 const NUL = '\x1e'
 const FORBIDDEN = /[\x00\x1e\x1f]/
-const E164 = /^\+[1-9][0-9]{7,14}$/
 
 /**
  * Default rows per statement. Each statement sends six strings (~100 bytes a row), so
@@ -115,13 +119,26 @@ function arrayLiteral(values: readonly string[]): string {
  * merges duplicate phones in the input the way the database merges re-imports.
  * Returns the rows to send and how many input rows were folded into earlier ones.
  */
-export function prepareImportRows(rows: readonly ImportSubscriberRow[]): { rows: ImportSubscriberRow[]; duplicates: number } {
+export function prepareImportRows(rows: readonly ImportSubscriberRow[], opts: { defaultPhoneRegion?: string } = {}): { rows: ImportSubscriberRow[]; duplicates: number } {
   const byPhone = new Map<string, ImportSubscriberRow>()
-  rows.forEach((r, i) => {
+  const region = checkPhoneRegion(opts.defaultPhoneRegion)
+  rows.forEach((input, i) => {
     const where = `importSubscribers: row ${i}`
-    if (typeof r?.phone !== 'string' || !E164.test(r.phone)) {
-      throw new ApiInputError(`${where}: phone \`${String(r?.phone)}\` is not E.164`, 'Use `+` followed by the country code and number, 8 to 15 digits, e.g. `+201001234567`')
+    let phone: string | undefined
+    try {
+      phone = typeof input?.phone === 'string' ? normalizePhone(input.phone, region) : undefined
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err
     }
+    if (phone === undefined) {
+      throw new ApiInputError(
+        `${where}: phone \`${String(input?.phone)}\` is not a phone number that can be written in E.164`,
+        region ? 'Use the number with its country code (e.g. `+20 100 123 4567`) or a national number of the default region' : 'Use `+` followed by the country code and number, e.g. `+201001234567` (or set a default phone region for national numbers)',
+        { rule: 'subscribers_phone_e164_check', fields: ['phone'], table: 'subscribers' },
+      )
+    }
+    // Copied only when normalising changed the phone (the caller's rows are not modified).
+    const r = phone === input.phone ? input : { ...input, phone }
     if (r.name != null && (typeof r.name !== 'string' || FORBIDDEN.test(r.name))) {
       throw new ApiInputError(`${where}: name contains a NUL or ASCII separator character`, 'Remove control characters \\x00, \\x1e and \\x1f from names')
     }
@@ -156,12 +173,12 @@ export function prepareImportRows(rows: readonly ImportSubscriberRow[]): { rows:
  * Inserts or merges subscribers by phone, all rows in one transaction (all or nothing).
  * New rows are `pending` unless `optIn` is given; see ImportSubscriberRow for the merge rules.
  */
-export async function importSubscribers(db: ApiDb, rows: readonly ImportSubscriberRow[], opts: { chunkRows?: number } = {}): Promise<ImportResult> {
+export async function importSubscribers(db: ApiDb, rows: readonly ImportSubscriberRow[], opts: { chunkRows?: number; defaultPhoneRegion?: string } = {}): Promise<ImportResult> {
   const chunkRows = opts.chunkRows ?? IMPORT_CHUNK_ROWS
   if (!Number.isInteger(chunkRows) || chunkRows < 1) {
     throw new ApiInputError(`importSubscribers: chunkRows \`${chunkRows}\` is not a positive integer`, `Leave it out (default ${IMPORT_CHUNK_ROWS}) or pass a whole number`)
   }
-  const { rows: unique, duplicates } = prepareImportRows(rows)
+  const { rows: unique, duplicates } = prepareImportRows(rows, opts)
   if (unique.length === 0) return { inserted: 0, updated: 0, unchanged: duplicates }
   const run = async (ex: Executor) => {
     let inserted = 0

@@ -3,7 +3,8 @@
 // If a TypeScript or Prisma upgrade stops catching one, tsc reports the directive
 // as unused (TS2578) and CI fails. One misuse per line, so each directive covers
 // exactly one error. The correct calls beside them prove the errors are the misuse.
-import type { WatifyApi } from '../../src/api/index.ts'
+import { type ApiDb, createApi, type WatifyApi } from '../../src/api/index.ts'
+import { UniquenessError, WatifyError } from '../../src/domain/errors.ts'
 import type { PrismaClient } from '../../src/generated/prisma/client.ts'
 
 declare const prisma: PrismaClient
@@ -62,4 +63,26 @@ export async function apiArguments(): Promise<void> {
   await api.importSubscribers([{ phone: '+14155550100', bogusField: 1 }])
   // @ts-expect-error import row without its phone
   await api.importSubscribers([{ name: 'No phone' }])
+}
+
+declare const db: ApiDb
+
+export function apiOptionsAndErrors(err: unknown): void {
+  createApi(db, { coalesce: false, defaultPhoneRegion: 'PK' })
+  createApi(db, { coalesce: { maxBatch: 100, maxInFlight: 1 } })
+  // @ts-expect-error coalesce takes options or false
+  createApi(db, { coalesce: true })
+  // @ts-expect-error unknown coalesce option
+  createApi(db, { coalesce: { lingerMs: 5 } })
+  if (err instanceof UniquenessError) {
+    const fields: readonly string[] = err.fields
+    const rule: string = err.rule
+    void [fields, rule]
+    // @ts-expect-error fields are read-only
+    err.fields.push('email')
+  }
+  if (err instanceof WatifyError) {
+    // @ts-expect-error the rule is read-only
+    err.rule = 'other'
+  }
 }
