@@ -16,6 +16,7 @@ import pg from 'pg'
 import { PRISMA_ADVISORY_LOCK_ID, PRISMA_ADVISORY_LOCK_SQL, pollAdvisoryLock } from '../db/advisory-lock.ts'
 import { describeUrl, driverConfig, searchPathOption, withDatabase } from '../db/url.ts'
 import { quoteIdent, runsOutsideTransaction, splitStatements } from '../sql/split.ts'
+import { hidePartitions } from './partitions.ts'
 
 const OID_REMAP = new Map<number, number>([
   [18, 25], // "char" -> text
@@ -165,6 +166,7 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
     const adapter = await factory.connect()
     patchQueryRaw(adapter)
     pollForMigrationLock(adapter, pool)
+    hidePartitions(adapter) // partitions and lookup tables out of Prisma's view: partitions.ts
     const onError = (adapter as unknown as { onError(e: unknown): never }).onError.bind(adapter)
     adapter.executeScript = async (script: string) => {
       if (runsOutsideTransaction(script)) return executeOutsideTransaction(pool, script, onError)
