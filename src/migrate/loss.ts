@@ -66,7 +66,9 @@ async function readCatalog(client: pg.Client): Promise<Catalog> {
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p', 'm')
         AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-        AND c.relname <> $1`,
+        AND c.relname <> $1
+        -- a partition's rows are its partitioned table's: counted once, there
+        AND NOT c.relispartition`,
     [HISTORY_TABLE],
   )
   return new Map(r.rows.map((x) => [Number(x.oid), { oid: Number(x.oid), schema: x.schema, name: x.name, filenode: Number(x.filenode), columns: (x.cols ?? []).map((c) => ({ attnum: c.n, name: c.name, type: c.type })) }]))
@@ -96,23 +98,35 @@ async function countRelation(client: pg.Client, r: RelationInfo, columns: Column
 interface Touched {
   dropped: RelationInfo[]
   /** Surviving tables whose rows or columns changed, with what to compare. */
-  changed: Array<{ before: RelationInfo; after: RelationInfo; droppedColumns: ColumnInfo[]; converted: Array<{ before: ColumnInfo; after: ColumnInfo }> }>
+  changed: Array<{ before: RelationInfo; after: RelationInfo; droppedColumns: ColumnInfo[]; converted: Array<{ before: ColumnInfo; after: ColumnInfo }>; byName?: boolean }>
 }
+
+/** Column `c` of a table in its other version: same attnum, or (a table replaced by another of its name) same name. */
+const sameColumn = (byName: boolean | undefined) => (x: ColumnInfo, c: ColumnInfo): boolean => (byName ? x.name === c.name : x.attnum === c.attnum)
 
 function compare(before: Catalog, after: Catalog, s0: XactStats, s1: XactStats): Touched {
   const t: Touched = { dropped: [], changed: [] }
+  // A table dropped while another takes its name, which was not a table of its own before
+  // (e.g. a partition made the plain table again, 010's down.sql): the same table, rows compared.
+  const afterByName = new Map([...after.values()].map((r) => [`${r.schema}.${r.name}`, r]))
   for (const [oid, b] of before) {
-    const a = after.get(oid)
+    const renamed = after.has(oid) ? undefined : afterByName.get(`${b.schema}.${b.name}`)
+    const a = after.get(oid) ?? (renamed && !before.has(renamed.oid) ? renamed : undefined)
     if (!a) {
       t.dropped.push(b)
       continue
     }
-    const afterCols = new Map(a.columns.map((c) => [c.attnum, c]))
-    const droppedColumns = b.columns.filter((c) => !afterCols.has(c.attnum))
+    const byName = a !== after.get(oid)
+    const same = sameColumn(byName)
+    const droppedColumns = b.columns.filter((c) => !a.columns.some((x) => same(x, c)))
     const converted = b.columns.flatMap((c) => {
-      const ac = afterCols.get(c.attnum)
+      const ac = a.columns.find((x) => same(x, c))
       return ac && ac.type !== c.type ? [{ before: c, after: ac }] : []
     })
+    if (byName) {
+      t.changed.push({ before: b, after: a, droppedColumns, converted, byName })
+      continue
+    }
     const x0 = s0.get(oid) ?? { upd: 0, del: 0, ins: 0 }
     const x1 = s1.get(oid) ?? { upd: 0, del: 0, ins: 0 }
     // A new relfilenode without a conversion means TRUNCATE (or a rewrite): count to know.
@@ -180,7 +194,7 @@ export async function runMeasured(client: pg.Client, schema: string, runPlan: ()
     const table = shown(ch.after, schema)
     for (const c of ch.droppedColumns) items.push({ kind: 'column-dropped', table, column: c.name, rows: b.rows, nonNull: b.nonNull.get(c.name) ?? 0 })
     for (const c of ch.converted) items.push({ kind: 'column-converted', table, column: c.after.name, from: c.before.type, to: c.after.type, nonNull: b.nonNull.get(c.before.name) ?? 0 })
-    const kept = ch.after.columns.filter((c) => ch.before.columns.some((bc) => bc.attnum === c.attnum && bc.name === c.name))
+    const kept = ch.after.columns.filter((c) => ch.before.columns.some((bc) => sameColumn(ch.byName)(bc, c) && bc.name === c.name))
     const a = await countRelation(client, ch.after, kept)
     const x1 = s1.get(ch.after.oid) ?? { upd: 0, del: 0, ins: 0 }
     const x2 = s2.get(ch.after.oid) ?? { upd: 0, del: 0, ins: 0 }
