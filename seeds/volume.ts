@@ -28,6 +28,9 @@ export async function insertVolumeSubscribers(db: Queryable, count: number, prog
   let inserted = 0
   for (let from = 1; from <= count; from += chunk) {
     const to = Math.min(count, from + chunk - 1)
+    // messages is partitioned by id (010) without a default partition: room for this chunk
+    // first (partitions are 1,000,000 ids wide unless made otherwise).
+    await db.query('SELECT count(*) FROM messages_create_partitions($1)', [2 + Math.ceil(chunk / 1_000_000)])
     const r = await db.query(
       `INSERT INTO subscribers (phone, name, tags, attributes, opt_status, opted_in_at, opt_in_method, opted_out_at, opt_out_method, created_at)
        SELECT '${VOLUME_PHONE_PREFIX}' || lpad(i::text, 8, '0'),
@@ -73,6 +76,9 @@ export async function insertVolumeMessages(db: Queryable, campaignIds: readonly 
   let inserted = 0
   for (let from = 1; from <= count; from += chunk) {
     const to = Math.min(count, from + chunk - 1)
+    // messages is partitioned by id (010) without a default partition: room for this chunk
+    // first (partitions are 1,000,000 ids wide unless made otherwise).
+    await db.query('SELECT count(*) FROM messages_create_partitions($1)', [2 + Math.ceil(chunk / 1_000_000)])
     const r = await db.query(
       `WITH subs AS MATERIALIZED (
          -- one array of ids, indexed by position: no join for the planner to get wrong

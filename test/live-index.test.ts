@@ -42,10 +42,10 @@ async function webhooks(url: string, workers: number, until: () => boolean): Pro
   return latencies
 }
 
-/** `npm run migrate` while 4 webhook writers run: it succeeds, and no write waits 1 s. */
-async function migrateWhileWebhooksWrite(url: string, migrationsDir: string): Promise<void> {
+/** `npm run migrate` while webhook writers (default 4) run: it succeeds, and no write waits 1 s. Returns the longest wait (ms). */
+async function migrateWhileWebhooksWrite(url: string, migrationsDir: string, workers = 4): Promise<number> {
   let done = false
-  const writers = webhooks(url, 4, () => done)
+  const writers = webhooks(url, workers, () => done)
   await new Promise((r) => setTimeout(r, 300))
   const m = await runCli(['migrate'], { url, migrationsDir })
   await new Promise((r) => setTimeout(r, 300))
@@ -54,6 +54,7 @@ async function migrateWhileWebhooksWrite(url: string, migrationsDir: string): Pr
   assert.equal(m.code, 0, m.stderr)
   assert.ok(latencies.length > 50, `${latencies.length} webhook writes ran`)
   assert.ok(Math.max(...latencies) < 1000, `the longest webhook write waited ${Math.round(Math.max(...latencies))}ms`)
+  return Math.max(...latencies)
 }
 
 describe('index on a live table', () => {
@@ -87,10 +88,11 @@ describe('index on a live table', () => {
 
   test('the project\'s own 009_broadcast_indexes, applied while webhooks write: none waits 1 s; every index valid, the replaced ones gone', async () => {
     const db = await seeded.copy()
-    // Back to 008 (009's down loses no data: no flag needed), then 009 again under load.
-    const down = await runCli(['migrate:rollback'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    // Back to 008 (009's down loses no data; 010's drops its lookup tables, which the loss
+    // report counts: hence the flag), then 009 and 010 again under load.
+    const down = await runCli(['migrate:rollback', '--to=008_broadcast_hot_path', '--accept-data-loss'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
     assert.equal(down.code, 0, down.stderr)
-    assert.equal((await historyOf(db.url)).at(-1), '009_broadcast_indexes rolled back')
+    assert.deepEqual((await historyOf(db.url)).slice(-2).sort(), ['009_broadcast_indexes rolled back', '010_partition_messages rolled back'])
     await migrateWhileWebhooksWrite(db.url, REAL_MIGRATIONS)
     assert.deepEqual(
       await query(db.url, `SELECT c.relname AS index, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
@@ -99,7 +101,20 @@ describe('index on a live table', () => {
     )
     assert.deepEqual(await query(db.url, `SELECT attnotnull AS not_null FROM pg_attribute WHERE attrelid = 'subscribers'::regclass AND attname = 'tags'`), [{ not_null: true }])
     assert.deepEqual(await query(db.url, `SELECT conname FROM pg_constraint WHERE conname = 'subscribers_tags_not_null'`), [])
-    assert.equal((await historyOf(db.url)).at(-1), '009_broadcast_indexes applied')
+    assert.equal((await historyOf(db.url)).at(-2), '009_broadcast_indexes applied')
+    assert.equal((await historyOf(db.url)).at(-1), '010_partition_messages applied')
+  })
+
+  test('the project\'s own 010_partition_messages (the conversion), applied while 8 webhook sessions write: none waits 1 s; every row kept', async (t) => {
+    const db = await seeded.copy()
+    const n = (await query<{ n: number }>(db.url, 'SELECT count(*)::int AS n FROM messages'))[0]!.n
+    const down = await runCli(['migrate:rollback', '--accept-data-loss'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    assert.equal(down.code, 0, down.stderr)
+    assert.deepEqual(await query(db.url, `SELECT relkind::text AS k, (SELECT count(*)::int FROM messages) AS n FROM pg_class WHERE oid = 'messages'::regclass`), [{ k: 'r', n }])
+    const longest = await migrateWhileWebhooksWrite(db.url, REAL_MIGRATIONS, 8)
+    t.diagnostic(`conversion of ${n} messages: longest webhook wait ${Math.round(longest)}ms`)
+    assert.deepEqual(await query(db.url, `SELECT relkind::text AS k, (SELECT count(*)::int FROM messages) AS n FROM pg_class WHERE oid = 'messages'::regclass`), [{ k: 'p', n }])
+    assert.deepEqual(await query(db.url, `SELECT (SELECT count(*)::int FROM messages WHERE whatsapp_message_id IS NOT NULL) = (SELECT count(*)::int FROM message_whatsapp_ids) AS same`), [{ same: true }])
   })
 
   test('a concurrent build that fails: recorded failed with the statement, INVALID index shown by status (exit 3), rebuilt by the retry', async () => {

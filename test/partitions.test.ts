@@ -28,11 +28,11 @@ describe('messages partitioned by id', { concurrency: false }, () => {
 
   before(async () => {
     t = await openApiDatabase('partitions')
-    const [{ id: owner }] = await query<{ id: number }>(t.db.url, `INSERT INTO users (email, password_hash, name) VALUES ('p@example.com', 'scrypt$16384$8$1$c2FsdA==$aGFzaA==', 'P') RETURNING id`)
+    const owner = (await query<{ id: number }>(t.db.url, `INSERT INTO users (email, password_hash, name) VALUES ('p@example.com', 'scrypt$16384$8$1$c2FsdA==$aGFzaA==', 'P') RETURNING id`))[0]!.id
     const subs = await query<{ id: number }>(t.db.url, `INSERT INTO subscribers (phone, opt_status, opted_in_at, opt_in_method, tags)
       SELECT '+9715' || lpad(g::text, 8, '0'), 'opted_in', now(), 'web_form', '{news}' FROM generate_series(1, 400) g RETURNING id`)
     subscribers = subs.map((s) => s.id)
-    ;[{ id: campaignId }] = await query<{ id: number }>(t.db.url, `INSERT INTO campaigns (owner_id, name, body, target_tags) VALUES ($1, 'Across', 'Hi', '{news}') RETURNING id`, [owner])
+    campaignId = (await query<{ id: number }>(t.db.url, `INSERT INTO campaigns (owner_id, name, body, target_tags) VALUES ($1, 'Across', 'Hi', '{news}') RETURNING id`, [owner]))[0]!.id
   })
   after(async () => t?.close())
 
@@ -82,7 +82,7 @@ describe('messages partitioned by id', { concurrency: false }, () => {
   test('migrate dev creates nothing, migrate diff exits 0 and db pull keeps the model with 24 runtime partitions', async () => {
     const r = await cli(t.db.url, ['messages:partitions', '--ahead=24'])
     assert.equal(r.code, 0, r.stdout + r.stderr)
-    const [{ n }] = await query<{ n: number }>(t.db.url, `SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'messages'::regclass`)
+    const { n } = (await query<{ n: number }>(t.db.url, `SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'messages'::regclass`))[0]!
     assert.ok(n >= 24, String(n))
     const diff = await run(PRISMA_BIN, ['migrate', 'diff', '--from-config-datasource', '--to-schema', 'prisma/schema.prisma', '--exit-code'], { cwd: ROOT, env: { DATABASE_URL: t.db.url } })
     assert.equal(diff.code, 0, diff.stdout + diff.stderr)
@@ -100,11 +100,11 @@ describe('messages partitioned by id', { concurrency: false }, () => {
 
   test('retention: refused without consent (exit 7), then archived, detached and dropped; the archive loads back; counters stay exact', async () => {
     // The campaign's first partition becomes old, and the sequence moves past it.
-    const [{ p }] = await query<{ p: string }>(t.db.url, `SELECT tableoid::regclass::text AS p FROM messages WHERE campaign_id = $1 ORDER BY id LIMIT 1`, [campaignId])
+    const { p } = (await query<{ p: string }>(t.db.url, `SELECT tableoid::regclass::text AS p FROM messages WHERE campaign_id = $1 ORDER BY id LIMIT 1`, [campaignId]))[0]!
     await query(t.db.url, `UPDATE ${p} SET created_at = now() - interval '400 days'`)
     await query(t.db.url, `SELECT setval('messages_id_seq', (SELECT max(id) FROM messages) + 5000)`)
     const rowsInP = (await query<{ n: number }>(t.db.url, `SELECT count(*)::int AS n FROM ${p}`))[0]!.n
-    const [{ bound }] = await query<{ bound: string }>(t.db.url, `SELECT pg_get_expr(relpartbound, oid) AS bound FROM pg_class WHERE relname = $1`, [p])
+    const { bound } = (await query<{ bound: string }>(t.db.url, `SELECT pg_get_expr(relpartbound, oid) AS bound FROM pg_class WHERE relname = $1`, [p]))[0]!
     const refused = await cli(t.db.url, ['messages:retain', '--older-than=1 year'])
     assert.equal(refused.code, 7, refused.stdout + refused.stderr)
     assert.equal((await query(t.db.url, `SELECT 1 FROM pg_class WHERE relname = $1`, [p])).length, 1)
