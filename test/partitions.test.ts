@@ -1,7 +1,7 @@
 // messages partitioned by id (010): the unique rules across partitions under concurrency,
 // exact counters, retention with its archive, and Prisma Migrate with runtime partitions.
 import assert from 'node:assert/strict'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -15,6 +15,7 @@ import { campaignPerformance, fanOutCampaign, markMessageSent } from '../src/api
 import { countedByStatus, openApiDatabase, type ApiTestDatabase } from './helpers/api.ts'
 import { query } from './helpers/db.ts'
 import { PRISMA_BIN, ROOT, run } from './helpers/prisma.ts'
+import { cleanEnv } from './fixtures/cli.ts'
 
 const CLI = join(ROOT, 'bin/watify.mjs')
 const cli = (url: string, args: string[]) => run(process.execPath, [CLI, ...args], { env: { DATABASE_URL: url } })
@@ -96,6 +97,40 @@ describe('messages partitioned by id', { concurrency: false }, () => {
     assert.doesNotMatch(pull.stdout, /model messages_p|model message_whatsapp_ids|model campaign_recipients|partition/)
     assert.match(pull.stdout, /@@unique\(\[campaignId, subscriberId\]\)/)
     assert.match(pull.stdout, /whatsappMessageId String\?\s+@unique @map\("whatsapp_message_id"\) @db\.VarChar\(128\)/)
+  })
+
+  test('a column and an index added to Message with migrate dev reach every partition; the rollback removes them from every partition', async () => {
+    // A copy of the project (its own prisma/ folder) on this database, which has 24+ runtime partitions.
+    const dir = mkdtempSync(join(tmpdir(), 'watify-partitions-'))
+    try {
+      for (const entry of ['package.json', 'prisma.config.ts', 'tsconfig.json', 'prisma', 'src', 'bin', 'seeds', 'scripts', 'dist']) {
+        if (existsSync(join(ROOT, entry))) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true, preserveTimestamps: true })
+      }
+      symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
+      const env = cleanEnv({ DATABASE_URL: t.db.url, WATIFY_PROJECT_ROOT: undefined })
+      const schemaPath = join(dir, 'prisma/schema.prisma')
+      const schema = readFileSync(schemaPath, 'utf8')
+      const edited = schema
+        .replace(/^( {2}claimedAt +DateTime\? +@map\("claimed_at"\).*\n)/m, '$1  note              String?\n')
+        .replace(/^( {2}@@map\("messages"\)\n)/m, '  @@index([readAt])\n$1')
+      assert.notEqual(edited, schema)
+      writeFileSync(schemaPath, edited)
+      const parts = async () => (await query<{ n: number }>(t.db.url, `SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'messages'::regclass`))[0]!.n
+      const withNote = async () => (await query<{ n: number }>(t.db.url, `SELECT count(*)::int AS n FROM pg_inherits i JOIN pg_attribute a ON a.attrelid = i.inhrelid AND a.attname = 'note' AND NOT a.attisdropped WHERE i.inhparent = 'messages'::regclass`))[0]!.n
+      const indexed = async () => (await query<{ n: number }>(t.db.url, `SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = to_regclass('messages_read_at_idx')`))[0]!.n
+      const dev = await run(PRISMA_BIN, ['migrate', 'dev', '--name', 'message_note'], { cwd: dir, env, timeoutMs: 300_000 })
+      assert.equal(dev.code, 0, dev.stdout + dev.stderr)
+      const n = await parts()
+      assert.ok(n >= 24, String(n))
+      assert.equal(await withNote(), n)
+      assert.equal(await indexed(), n)
+      const rb = await run(process.execPath, [join(dir, 'bin/watify.mjs'), 'migrate:rollback'], { cwd: dir, env, timeoutMs: 300_000 })
+      assert.equal(rb.code, 0, rb.stdout + rb.stderr)
+      assert.equal(await withNote(), 0)
+      assert.equal(await indexed(), 0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test('retention: refused without consent (exit 7), then archived, detached and dropped; the archive loads back; counters stay exact', async () => {
