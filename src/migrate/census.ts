@@ -23,6 +23,7 @@ export async function census(client: pg.Client, schema: string): Promise<Record<
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
         AND c.relname <> '_prisma_migrations' AND NOT c.relispartition
+        AND coalesce(obj_description(c.oid, 'pg_class'), '') NOT LIKE 'watify:internal%'
       ORDER BY 1, 2`,
   )
   const out: Record<string, TableCensus> = {}

@@ -68,7 +68,9 @@ async function readCatalog(client: pg.Client): Promise<Catalog> {
         AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
         AND c.relname <> $1
         -- a partition's rows are its partitioned table's: counted once, there
-        AND NOT c.relispartition`,
+        AND NOT c.relispartition
+        -- derived rows, kept by triggers and rebuilt from other tables (010's lookup tables)
+        AND coalesce(obj_description(c.oid, 'pg_class'), '') NOT LIKE 'watify:internal%'`,
     [HISTORY_TABLE],
   )
   return new Map(r.rows.map((x) => [Number(x.oid), { oid: Number(x.oid), schema: x.schema, name: x.name, filenode: Number(x.filenode), columns: (x.cols ?? []).map((c) => ({ attnum: c.n, name: c.name, type: c.type })) }]))
