@@ -142,27 +142,30 @@ async function main(): Promise<number> {
   await admin(server, `DROP DATABASE ${base}`)
 
   const at = new Date()
-  const statements: Array<[string, (l: Layout, i: number) => [string, unknown[]]]> = [
-    ['recordDeliveryStatus', (l, i) => [l.webhook, [l.wamids[i % l.wamids.length], i % 2 ? 'read' : 'delivered', at, null, null]]],
-    ['campaignPerformance', (l, i) => [campaignPerformanceStatement.text, [l.campaigns[i % l.campaigns.length]]]],
-    ['subscriberHistory', (l, i) => [historyFirstPage.text, [l.subscribers[i % l.subscribers.length], 21]]],
-    ['claimQueuedMessages', () => [claimQueuedStatement.text, [10, 300_000]]],
+  // Named statements, as src/api runs them (prepared once per session, plans cached).
+  type Call = [{ name: string; text: string }, unknown[]]
+  const statements: Array<[string, (l: Layout, i: number) => Call]> = [
+    ['recordDeliveryStatus', (l, i) => [{ name: recordDeliveryStatement.name, text: l.webhook }, [l.wamids[i % l.wamids.length], i % 2 ? 'read' : 'delivered', at, null, null]]],
+    ['campaignPerformance', (l, i) => [campaignPerformanceStatement, [l.campaigns[i % l.campaigns.length]]]],
+    ['subscriberHistory', (l, i) => [historyFirstPage, [l.subscribers[i % l.subscribers.length], 21]]],
+    ['claimQueuedMessages', () => [claimQueuedStatement, [10, 300_000]]],
   ]
+  const call = (l: Layout, [stmt, values]: Call) => l.pool.query({ name: stmt.name, text: stmt.text, values })
   for (const [op, make] of statements) {
     log(`\n## Plans: ${op}`)
     for (const l of layouts) {
-      const [sql, params] = make(l, 0)
-      const plan = await l.pool.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${sql}`, params)
+      const [stmt, params] = make(l, 0)
+      const plan = await l.pool.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${stmt.text}`, params)
       log(`-- ${l.label}\n${plan.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n')}`)
     }
     // Warm-up, then interleaved: each iteration calls every layout once, in rotating order.
-    for (let i = 1; i <= 20; i++) for (const l of layouts) await l.pool.query(...make(l, i))
+    for (let i = 1; i <= 20; i++) for (const l of layouts) await call(l, make(l, i))
     for (let i = 21; i < iterations + 21; i++) {
       for (let k = 0; k < layouts.length; k++) {
         const l = layouts[(i + k) % layouts.length]!
-        const [sql, params] = make(l, i)
+        const c = make(l, i)
         const t0 = performance.now()
-        await l.pool.query(sql, params)
+        await call(l, c)
         ;(l.times[op] ??= []).push(performance.now() - t0)
       }
     }
@@ -193,7 +196,7 @@ async function main(): Promise<number> {
     try {
       for (let i = w; !done; i += 8) {
         const t0 = performance.now()
-        await c.query(recordDeliveryStatement.text, [live[i % live.length], i % 2 ? 'read' : 'delivered', new Date(), null, null])
+        await c.query({ name: recordDeliveryStatement.name, text: recordDeliveryStatement.text, values: [live[i % live.length], i % 2 ? 'read' : 'delivered', new Date(), null, null] })
         waits.push(performance.now() - t0)
       }
     } finally {

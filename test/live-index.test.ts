@@ -88,9 +88,9 @@ describe('index on a live table', () => {
 
   test('the project\'s own 009_broadcast_indexes, applied while webhooks write: none waits 1 s; every index valid, the replaced ones gone', async () => {
     const db = await seeded.copy()
-    // Back to 008 (009's down loses no data; 010's drops its lookup tables, which the loss
-    // report counts: hence the flag), then 009 and 010 again under load.
-    const down = await runCli(['migrate:rollback', '--to=008_broadcast_hot_path', '--accept-data-loss'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    // Back to 008 (neither 010's down nor 009's loses data: no flag needed), then 009 and 010
+    // again under load.
+    const down = await runCli(['migrate:rollback', '--to=008_broadcast_hot_path'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
     assert.equal(down.code, 0, down.stderr)
     assert.deepEqual((await historyOf(db.url)).slice(-2).sort(), ['009_broadcast_indexes rolled back', '010_partition_messages rolled back'])
     await migrateWhileWebhooksWrite(db.url, REAL_MIGRATIONS)
@@ -108,7 +108,7 @@ describe('index on a live table', () => {
   test('the project\'s own 010_partition_messages (the conversion), applied while 8 webhook sessions write: none waits 1 s; every row kept', async (t) => {
     const db = await seeded.copy()
     const n = (await query<{ n: number }>(db.url, 'SELECT count(*)::int AS n FROM messages'))[0]!.n
-    const down = await runCli(['migrate:rollback', '--accept-data-loss'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
+    const down = await runCli(['migrate:rollback'], { url: db.url, migrationsDir: REAL_MIGRATIONS })
     assert.equal(down.code, 0, down.stderr)
     assert.deepEqual(await query(db.url, `SELECT relkind::text AS k, (SELECT count(*)::int FROM messages) AS n FROM pg_class WHERE oid = 'messages'::regclass`), [{ k: 'r', n }])
     const longest = await migrateWhileWebhooksWrite(db.url, REAL_MIGRATIONS, 8)
