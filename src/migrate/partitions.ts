@@ -100,6 +100,8 @@ export async function retainMessages(opts: RetainOptions): Promise<RetainResult>
   const conn = await connect(opts.url, { applicationName: 'watify messages:retain' })
   try {
     await partitioned(conn)
+    // A lock not granted in 5 s fails the step (run it again) instead of queueing webhooks behind it.
+    await conn.client.query(`SET lock_timeout = '5s'`)
     const c = await conn.client.query<{ cutoff: Date; last: string }>(`SELECT now() - $1::interval AS cutoff, (SELECT last_value FROM messages_id_seq)::text AS last`, [opts.olderThan]).catch((err) => {
       throw new MigrateError('BAD_ARGUMENT', `\`--older-than\` is not an interval PostgreSQL reads: \`${opts.olderThan}\` (${(err as Error).message}).`, { hint: 'Example: `--older-than="90 days"` or `--older-than=1year`' })
     })
@@ -139,22 +141,26 @@ export async function retainMessages(opts: RetainOptions): Promise<RetainResult>
       opts.onPartition?.(p, 'detached')
       await conn.client.query('BEGIN')
       try {
-        // Counters describe the messages kept: the same deltas as the DELETE branch of 008's trigger.
+        await conn.client.query(`DELETE FROM message_whatsapp_ids w USING ${quoteIdent(p.name)} m WHERE w.whatsapp_message_id = m.whatsapp_message_id AND w.message_id = m.id`)
+        await conn.client.query(`DELETE FROM campaign_recipients r USING ${quoteIdent(p.name)} m WHERE r.campaign_id = m.campaign_id AND r.subscriber_id = m.subscriber_id AND r.message_id = m.id`)
+        // Counters last: webhooks of these campaigns that share this session's shard row wait
+        // for it only from here to the commit.
+        await conn.client.query(`CREATE TEMP TABLE watify_retained ON COMMIT DROP AS
+SELECT campaign_id, count(*) AS total,
+       count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read')) AS sent,
+       count(*) FILTER (WHERE status IN ('delivered', 'read')) AS delivered,
+       count(*) FILTER (WHERE status = 'read') AS read,
+       count(*) FILTER (WHERE status = 'failed') AS failed
+  FROM ${quoteIdent(p.name)} WHERE campaign_id IS NOT NULL GROUP BY campaign_id`)
+        await conn.client.query(`DROP TABLE ${quoteIdent(p.name)}`)
+        // The counters describe the messages kept: the same deltas as the DELETE branch of 008's trigger.
         await conn.client.query(`
 INSERT INTO campaign_counter_shards AS s (campaign_id, shard, total, sent, delivered, read, failed)
-SELECT campaign_id, pg_backend_pid() % 16, -count(*),
-       -count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read')),
-       -count(*) FILTER (WHERE status IN ('delivered', 'read')),
-       -count(*) FILTER (WHERE status = 'read'),
-       -count(*) FILTER (WHERE status = 'failed')
-  FROM ${quoteIdent(p.name)} WHERE campaign_id IS NOT NULL
- GROUP BY campaign_id ORDER BY campaign_id
+SELECT campaign_id, pg_backend_pid() % 16, -total, -sent, -delivered, -read, -failed
+  FROM watify_retained ORDER BY campaign_id
 ON CONFLICT (campaign_id, shard) DO UPDATE
    SET total = s.total + excluded.total, sent = s.sent + excluded.sent, delivered = s.delivered + excluded.delivered,
        read = s.read + excluded.read, failed = s.failed + excluded.failed`)
-        await conn.client.query(`DELETE FROM message_whatsapp_ids w USING ${quoteIdent(p.name)} m WHERE w.whatsapp_message_id = m.whatsapp_message_id AND w.message_id = m.id`)
-        await conn.client.query(`DELETE FROM campaign_recipients r USING ${quoteIdent(p.name)} m WHERE r.campaign_id = m.campaign_id AND r.subscriber_id = m.subscriber_id AND r.message_id = m.id`)
-        await conn.client.query(`DROP TABLE ${quoteIdent(p.name)}`)
         await conn.client.query('COMMIT')
       } catch (err) {
         await conn.client.query('ROLLBACK').catch(() => {})
