@@ -24,6 +24,9 @@ export interface EnsurePartitionsResult {
   lastId: string
 }
 
+const DROP_LOCK_TIMEOUT_MS = 100
+const DROP_ATTEMPTS = 50
+
 const LIST_SQL = `
 SELECT c.relname AS name,
        substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \\(''?(-?[0-9]+)') AS from_id,
@@ -139,32 +142,40 @@ export async function retainMessages(opts: RetainOptions): Promise<RetainResult>
       const pending = (await listPartitions(conn)).find((x) => x.name === p.name)?.detaching
       await conn.client.query(`ALTER TABLE messages DETACH PARTITION ${quoteIdent(p.name)} ${pending ? 'FINALIZE' : 'CONCURRENTLY'}`)
       opts.onPartition?.(p, 'detached')
-      await conn.client.query('BEGIN')
-      try {
-        await conn.client.query(`DELETE FROM message_whatsapp_ids w USING ${quoteIdent(p.name)} m WHERE w.whatsapp_message_id = m.whatsapp_message_id AND w.message_id = m.id`)
-        await conn.client.query(`DELETE FROM campaign_recipients r USING ${quoteIdent(p.name)} m WHERE r.campaign_id = m.campaign_id AND r.subscriber_id = m.subscriber_id AND r.message_id = m.id`)
-        // Counters last: webhooks of these campaigns that share this session's shard row wait
-        // for it only from here to the commit.
-        await conn.client.query(`CREATE TEMP TABLE watify_retained ON COMMIT DROP AS
-SELECT campaign_id, count(*) AS total,
-       count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read')) AS sent,
-       count(*) FILTER (WHERE status IN ('delivered', 'read')) AS delivered,
-       count(*) FILTER (WHERE status = 'read') AS read,
-       count(*) FILTER (WHERE status = 'failed') AS failed
-  FROM ${quoteIdent(p.name)} WHERE campaign_id IS NOT NULL GROUP BY campaign_id`)
-        await conn.client.query(`DROP TABLE ${quoteIdent(p.name)}`)
-        // The counters describe the messages kept: the same deltas as the DELETE branch of 008's trigger.
-        await conn.client.query(`
-INSERT INTO campaign_counter_shards AS s (campaign_id, shard, total, sent, delivered, read, failed)
-SELECT campaign_id, pg_backend_pid() % 16, -total, -sent, -delivered, -read, -failed
-  FROM watify_retained ORDER BY campaign_id
-ON CONFLICT (campaign_id, shard) DO UPDATE
-   SET total = s.total + excluded.total, sent = s.sent + excluded.sent, delivered = s.delivered + excluded.delivered,
-       read = s.read + excluded.read, failed = s.failed + excluded.failed`)
-        await conn.client.query('COMMIT')
-      } catch (err) {
-        await conn.client.query('ROLLBACK').catch(() => {})
-        throw err
+      // The drop locks the tables the partition's foreign keys point to (subscribers,
+      // campaigns, ...): a short lock_timeout and a retry, so that webhooks never queue
+      // long behind a drop that waits for a lock.
+      for (let attempt = 1; ; attempt++) {
+        await conn.client.query('BEGIN')
+        try {
+          await conn.client.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT_MS}ms'`)
+          await conn.client.query(`DELETE FROM message_whatsapp_ids w USING ${quoteIdent(p.name)} m WHERE w.whatsapp_message_id = m.whatsapp_message_id AND w.message_id = m.id`)
+          await conn.client.query(`DELETE FROM campaign_recipients r USING ${quoteIdent(p.name)} m WHERE r.campaign_id = m.campaign_id AND r.subscriber_id = m.subscriber_id AND r.message_id = m.id`)
+          // Counters last: webhooks of these campaigns that share this session's shard row wait
+          // for it only from here to the commit.
+          await conn.client.query(`CREATE TEMP TABLE watify_retained ON COMMIT DROP AS
+  SELECT campaign_id, count(*) AS total,
+         count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read')) AS sent,
+         count(*) FILTER (WHERE status IN ('delivered', 'read')) AS delivered,
+         count(*) FILTER (WHERE status = 'read') AS read,
+         count(*) FILTER (WHERE status = 'failed') AS failed
+    FROM ${quoteIdent(p.name)} WHERE campaign_id IS NOT NULL GROUP BY campaign_id`)
+          await conn.client.query(`DROP TABLE ${quoteIdent(p.name)}`)
+          // The counters describe the messages kept: the same deltas as the DELETE branch of 008's trigger.
+          await conn.client.query(`
+  INSERT INTO campaign_counter_shards AS s (campaign_id, shard, total, sent, delivered, read, failed)
+  SELECT campaign_id, pg_backend_pid() % 16, -total, -sent, -delivered, -read, -failed
+    FROM watify_retained ORDER BY campaign_id
+  ON CONFLICT (campaign_id, shard) DO UPDATE
+     SET total = s.total + excluded.total, sent = s.sent + excluded.sent, delivered = s.delivered + excluded.delivered,
+         read = s.read + excluded.read, failed = s.failed + excluded.failed`)
+          await conn.client.query('COMMIT')
+          break
+        } catch (err) {
+          await conn.client.query('ROLLBACK').catch(() => {})
+          if ((err as { code?: string }).code !== '55P03' || attempt >= DROP_ATTEMPTS) throw err
+          await new Promise((r) => setTimeout(r, 200))
+        }
       }
       opts.onPartition?.(p, 'dropped')
     }
