@@ -5,8 +5,7 @@
 -- rollback's one transaction; the moved rows and the two unique indexes are written under
 -- the lock (about 2 s per million rows each), the first partition's rows are not copied.
 
-SET lock_timeout = '5s';
-
+-- No SET lock_timeout here: the rollback's own (--lock-timeout) applies to the LOCK below.
 LOCK TABLE messages IN ACCESS EXCLUSIVE MODE;
 
 DO $$
