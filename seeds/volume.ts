@@ -88,7 +88,8 @@ export async function insertVolumeMessages(db: Queryable, campaignIds: readonly 
          SELECT i, i - i / 10 - 1 AS o, ${pct('i', 11)} AS r, timestamptz '2025-01-01' + i * interval '2 seconds' AS t,
                 i % 10 = 0 AS inbound
            FROM generate_series($1::int, $2::int) i
-       ), x AS (
+       ), x AS MATERIALIZED (
+         -- materialized: the anti-joins below sort x, and inlined it would carry the whole ids array per row
          SELECT g.*, CASE WHEN g.inbound THEN NULL ELSE ($3::int[])[g.o % cardinality($3::int[]) + 1] END AS campaign_id,
                 s.ids[CASE WHEN g.inbound THEN (g.i * 31) % s.n
                            ELSE (g.o / cardinality($3::int[]) + (g.o % cardinality($3::int[])) * 7919) % s.n END + 1] AS subscriber_id,
