@@ -40,7 +40,11 @@ export async function seedConversation(prisma: PrismaClient, subscriber: Subscri
     { whatsappMessageId: `wamid.demo.in.${subscriber.id}.1`, direction: 'INBOUND' as const, status: 'RECEIVED' as const, body: 'Hi, is the offer valid in Abu Dhabi too?', createdAt: at(4000) },
     { whatsappMessageId: `wamid.demo.out.${subscriber.id}.1`, direction: 'OUTBOUND' as const, status: 'READ' as const, body: 'Yes, in all our branches!', senderUserId: agent.id, createdAt: at(4060), sentAt: at(4061), deliveredAt: at(4062), readAt: at(4100) },
   ]
-  await prisma.message.createMany({ data: rows.map((r) => ({ ...r, subscriberId: subscriber.id, type: 'TEXT' as const })), skipDuplicates: true })
+  // Not skipDuplicates: on the partitioned messages the WhatsApp id's uniqueness is a trigger's
+  // (010), which raises instead of skipping; a re-run skips the rows that exist.
+  const have = new Set((await prisma.message.findMany({ where: { whatsappMessageId: { in: rows.map((r) => r.whatsappMessageId) } }, select: { whatsappMessageId: true } })).map((m) => m.whatsappMessageId))
+  const missing = rows.filter((r) => !have.has(r.whatsappMessageId))
+  if (missing.length) await prisma.message.createMany({ data: missing.map((r) => ({ ...r, subscriberId: subscriber.id, type: 'TEXT' as const })) })
 }
 
 export const LOAD_CAMPAIGNS = 10

@@ -91,6 +91,10 @@ test('the comparison catches a forgotten DROP: each statement of each down.sql l
   let redundant = 0
   try {
     for (const folder of migrationFolders()) {
+      // 010's down.sql is not a list of drops: it renames and moves rows back into one table
+      // (plpgsql loops over runtime partitions). The round trip above checks it to the exact
+      // previous catalog, and migrate:verify on seeded data.
+      if (folder === '010_partition_messages') continue
       const up = migrationFile(folder, 'migration.sql')
       const lines = migrationFile(folder, 'down.sql').split('\n')
       const drops = lines.flatMap((line, i) => (/^\s*(DROP|ALTER)\b/i.test(line) ? [i] : []))

@@ -28,11 +28,14 @@ SELECT c.status::text AS status, c.message_type::text AS message_type, c.body, c
 // Targeting: opted-in subscribers whose tags match (any: &&, all: @>), plus opted-in
 // members of the target groups; each subscriber once. Two statements (any/all) so
 // the partial GIN index on opted-in subscribers' tags (007) serves the tag branch.
-// Already-messaged subscribers are skipped by the unique (campaign_id, subscriber_id)
-// rule of 009: even a fan-out that bypasses the campaign lock cannot double-send.
+// One message per subscriber per campaign is campaign_recipients' primary key (010; a
+// partitioned unique index would have to include id): the fan-out claims the
+// (campaign, subscriber) rows first, with the new messages' ids, ON CONFLICT DO NOTHING,
+// and inserts a message for each row it claimed; already-messaged subscribers are skipped
+// before an id is drawn. Even a fan-out that bypasses the campaign lock cannot double-send.
 function fanOutInsert(match: 'any' | 'all'): Statement {
   return {
-    name: `watify_fan_out_insert_${match}_v2`,
+    name: `watify_fan_out_insert_${match}_v3`,
     text: `
 WITH targets AS (
   SELECT s.id FROM subscribers s
@@ -40,17 +43,24 @@ WITH targets AS (
   UNION
   SELECT gm.subscriber_id FROM group_members gm JOIN subscribers s ON s.id = gm.subscriber_id
    WHERE gm.group_id = ANY ($3::int[]) AND s.opt_status = 'opted_in'
+), claimed AS (
+  INSERT INTO campaign_recipients (campaign_id, subscriber_id, message_id)
+  SELECT $1, t.id, nextval(pg_get_serial_sequence('messages', 'id'))
+    FROM targets t
+   WHERE NOT EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = $1 AND r.subscriber_id = t.id)
+   ORDER BY t.id
+  ON CONFLICT DO NOTHING
+  RETURNING subscriber_id, message_id
 ), inserted AS (
-  INSERT INTO messages (subscriber_id, campaign_id, direction, type, body, media_url, media_mime_type, payload, status)
-  SELECT t.id, c.id, 'outbound', c.message_type, c.body, c.media_url, c.media_mime_type,
+  INSERT INTO messages (id, subscriber_id, campaign_id, direction, type, body, media_url, media_mime_type, payload, status)
+  SELECT k.message_id, k.subscriber_id, c.id, 'outbound', c.message_type, c.body, c.media_url, c.media_mime_type,
          CASE WHEN c.template_name IS NOT NULL THEN
            jsonb_build_object('template', jsonb_build_object('name', c.template_name, 'language', c.template_language, 'params', c.template_params))
          END,
          'queued'
-    FROM targets t
+    FROM claimed k
     JOIN campaigns c ON c.id = $1
-   ORDER BY t.id
-  ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
+   ORDER BY k.message_id
   RETURNING 1
 )
 SELECT count(*)::int AS n FROM inserted`,

@@ -20,7 +20,8 @@ export interface DeliveryResult {
   status: MessageStatus | null
 }
 
-// One statement, one index lookup by whatsapp_message_id (unique index). Rules:
+// One statement: one primary-key lookup in message_whatsapp_ids (010), then the message by
+// id, which prunes messages to the one partition that holds it. Rules:
 //  - queued < sent < delivered < read: the status only moves forward (enum order);
 //    a late `delivered` after `read` only fills delivered_at if it was missing;
 //  - failed is accepted from queued or sent, never after delivered/read;
@@ -29,10 +30,11 @@ export interface DeliveryResult {
 // Campaign counters follow through the messages trigger of 008, in the same statement.
 // `prev` reads the status before the update, only to tell `ignored` from `not_found`.
 export const recordDeliveryStatement: Statement = {
-  name: 'watify_record_delivery_v1',
+  name: 'watify_record_delivery_v2',
   text: `
 WITH prev AS (
-  SELECT id, status FROM messages WHERE whatsapp_message_id = $1::varchar
+  SELECT m.id, m.status FROM message_whatsapp_ids w JOIN messages m ON m.id = w.message_id
+   WHERE w.whatsapp_message_id = $1::varchar
 ), upd AS (
   UPDATE messages m SET
     status = CASE WHEN $2::message_status = 'failed' OR $2::message_status > m.status THEN $2::message_status ELSE m.status END,
@@ -114,13 +116,14 @@ export async function recordDeliveryStatus(db: ApiDb, waMessageId: string, statu
 // Each message may appear once per statement (an UPDATE changes a row once); repeats of an
 // id within a batch go to the next statement, in batch order.
 export const recordDeliveryBatchStatement: Statement = {
-  name: 'watify_record_delivery_batch_v1',
+  name: 'watify_record_delivery_batch_v2',
   text: `
 WITH input AS (
   SELECT * FROM unnest($1::varchar[], $2::message_status[], $3::timestamptz[], $4::varchar[], $5::text[])
            WITH ORDINALITY AS u(wamid, status, at, code, reason, ord)
 ), prev AS (
-  SELECT i.ord, m.id, m.status FROM input i JOIN messages m ON m.whatsapp_message_id = i.wamid
+  SELECT i.ord, m.id, m.status FROM input i JOIN message_whatsapp_ids w ON w.whatsapp_message_id = i.wamid
+    JOIN messages m ON m.id = w.message_id
    ORDER BY m.id FOR UPDATE OF m
 ), upd AS (
   UPDATE messages m SET
@@ -204,12 +207,12 @@ export interface MarkSentResult {
 // call changes nothing). `taken` refuses an id another message already has, instead
 // of letting the unique index fail the statement.
 export const markMessageSentStatement: Statement = {
-  name: 'watify_mark_message_sent_v1',
+  name: 'watify_mark_message_sent_v2',
   text: `
 WITH prev AS (
   SELECT id, status FROM messages WHERE id = $1::bigint
 ), taken AS (
-  SELECT id FROM messages WHERE whatsapp_message_id = $2::varchar AND id <> $1::bigint
+  SELECT message_id AS id FROM message_whatsapp_ids WHERE whatsapp_message_id = $2::varchar AND message_id <> $1::bigint
 ), upd AS (
   UPDATE messages m SET status = 'sent', whatsapp_message_id = $2::varchar, sent_at = $3::timestamptz
     FROM prev

@@ -8,6 +8,7 @@ import { makeContext, type Command } from './command.ts'
 import { createCommand } from './commands/create.ts'
 import { dbConfigCommand, dbStartCommand, dbStopCommand, dbTestCommand } from './commands/db.ts'
 import { lintCommand } from './commands/lint.ts'
+import { partitionsCommand, retainCommand } from './commands/messages.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { resetCommand } from './commands/reset.ts'
 import { rollbackCommand } from './commands/rollback.ts'
@@ -26,6 +27,8 @@ const COMMANDS: Command[] = [
   createCommand,
   verifyCommand,
   lintCommand,
+  partitionsCommand,
+  retainCommand,
   dbTestCommand,
   dbConfigCommand,
   dbStartCommand,

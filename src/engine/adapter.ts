@@ -17,6 +17,7 @@ import { PRISMA_ADVISORY_LOCK_ID, PRISMA_ADVISORY_LOCK_SQL, pollAdvisoryLock } f
 import { describeUrl, driverConfig, searchPathOption, withDatabase } from '../db/url.ts'
 import { prepareScript, ScriptFailed, ScriptRunner } from '../migrate/runner.ts'
 import { quoteIdent } from '../sql/split.ts'
+import { hidePartitions } from './partitions.ts'
 
 const OID_REMAP = new Map<number, number>([
   [18, 25], // "char" -> text
@@ -219,6 +220,7 @@ export function createEngineAdapter(datasource: { url?: string; shadowDatabaseUr
     const adapter = await factory.connect()
     patchQueryRaw(adapter)
     pollForMigrationLock(adapter, pool)
+    hidePartitions(adapter) // partitions and lookup tables out of Prisma's view: partitions.ts
     const onError = (adapter as unknown as { onError(e: unknown): never }).onError.bind(adapter)
     adapter.executeScript = async (script: string) => {
       const failure = await executeScript(pool, url, script)

@@ -38,30 +38,35 @@ export interface RelationInfo {
   oid: number
   schema: string
   name: string
-  /** 'r' table (a partition included), 'm' materialized view. */
+  /** 'r' table, 'p' partitioned table, 'm' materialized view. */
   kind: string
-  filenode: number
+  /** Where its rows are stored: changes with TRUNCATE, a rewrite, or (partitioned) a partition's. */
+  storage: string
   columns: ColumnInfo[]
 }
 
 /**
  * The tables that hold rows, with their columns: what the loss report and
  * the census count. One schema, or (`schema` undefined) every user schema;
- * `_prisma_migrations` left out. A partitioned table holds no rows itself:
- * its partitions are listed, each holding its own.
+ * `_prisma_migrations` left out. A partitioned table is one table (its
+ * partitions' rows are its rows); tables commented `watify:internal` hold
+ * derived rows (lookup tables kept by triggers) and are left out.
  */
 export async function readRelations(client: pg.Client, scope: { schema?: string } = {}): Promise<RelationInfo[]> {
-  const r = await client.query<{ oid: string; schema: string; name: string; kind: string; filenode: string; cols: Array<{ n: number; name: string; type: string }> | null }>(
-    `SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, c.relfilenode::int8 AS filenode,
+  const r = await client.query<{ oid: string; schema: string; name: string; kind: string; storage: string; cols: Array<{ n: number; name: string; type: string }> | null }>(
+    `SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+            CASE c.relkind WHEN 'p' THEN coalesce((SELECT string_agg(l.relfilenode::text, ',' ORDER BY l.oid) FROM pg_partition_tree(c.oid) t JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf), '')
+                           ELSE c.relfilenode::text END AS storage,
             (SELECT json_agg(json_build_object('n', a.attnum, 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
                FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS cols
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'm') AND c.relname <> $1
+      WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition AND c.relname <> $1
+        AND coalesce(obj_description(c.oid, 'pg_class'), '') NOT LIKE 'watify:internal%'
         AND ($2::text IS NULL AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' OR n.nspname = $2)
       ORDER BY 2, 3`,
     [HISTORY_TABLE, scope.schema ?? null],
   )
-  return r.rows.map((x) => ({ oid: Number(x.oid), schema: x.schema, name: x.name, kind: x.kind, filenode: Number(x.filenode), columns: (x.cols ?? []).map((c) => ({ attnum: c.n, name: c.name, type: c.type })) }))
+  return r.rows.map((x) => ({ oid: Number(x.oid), schema: x.schema, name: x.name, kind: x.kind, storage: x.storage, columns: (x.cols ?? []).map((c) => ({ attnum: c.n, name: c.name, type: c.type })) }))
 }
 
 const QUERIES: Array<[CatalogObjectKind, string]> = [

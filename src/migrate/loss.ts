@@ -50,7 +50,10 @@ async function readCatalog(client: pg.Client): Promise<Catalog> {
 }
 
 async function readXactStats(client: pg.Client): Promise<XactStats> {
-  const r = await client.query<{ relid: string; upd: string; del: string; ins: string }>(`SELECT relid::int8 AS relid, n_tup_upd AS upd, n_tup_del AS del, n_tup_ins AS ins FROM pg_stat_xact_user_tables`)
+  // A partition's counts are its partitioned table's (readRelations lists that one).
+  const r = await client.query<{ relid: string; upd: string; del: string; ins: string }>(
+    `SELECT coalesce(pg_partition_root(relid), relid)::int8 AS relid, sum(n_tup_upd) AS upd, sum(n_tup_del) AS del, sum(n_tup_ins) AS ins FROM pg_stat_xact_user_tables GROUP BY 1`,
+  )
   return new Map(r.rows.map((x) => [Number(x.relid), { upd: Number(x.upd), del: Number(x.del), ins: Number(x.ins) }]))
 }
 
@@ -73,27 +76,40 @@ async function countRelation(client: pg.Client, r: RelationInfo, columns: Column
 interface Touched {
   dropped: RelationInfo[]
   /** Surviving tables whose rows or columns changed, with what to compare. */
-  changed: Array<{ before: RelationInfo; after: RelationInfo; droppedColumns: ColumnInfo[]; converted: Array<{ before: ColumnInfo; after: ColumnInfo }>; rewritten: boolean }>
+  changed: Array<{ before: RelationInfo; after: RelationInfo; droppedColumns: ColumnInfo[]; converted: Array<{ before: ColumnInfo; after: ColumnInfo }>; rewritten: boolean; byName?: boolean }>
 }
+
+/** Column `c` of a table in its other version: same attnum, or (a table replaced by another of its name) same name. */
+const sameColumn = (byName: boolean | undefined) => (x: ColumnInfo, c: ColumnInfo): boolean => (byName ? x.name === c.name : x.attnum === c.attnum)
 
 function compare(before: Catalog, after: Catalog, s0: XactStats, s1: XactStats): Touched {
   const t: Touched = { dropped: [], changed: [] }
+  // A table dropped while another takes its name, which was not a table of its own before
+  // (e.g. a partition made the plain table again, 010's down.sql): the same table, rows compared.
+  const afterByName = new Map([...after.values()].map((r) => [`${r.schema}.${r.name}`, r]))
   for (const [oid, b] of before) {
-    const a = after.get(oid)
+    const renamed = after.has(oid) ? undefined : afterByName.get(`${b.schema}.${b.name}`)
+    const a = after.get(oid) ?? (renamed && !before.has(renamed.oid) ? renamed : undefined)
     if (!a) {
       t.dropped.push(b)
       continue
     }
-    const afterCols = new Map(a.columns.map((c) => [c.attnum, c]))
-    const droppedColumns = b.columns.filter((c) => !afterCols.has(c.attnum))
+    const byName = a !== after.get(oid)
+    const same = sameColumn(byName)
+    const droppedColumns = b.columns.filter((c) => !a.columns.some((x) => same(x, c)))
     const converted = b.columns.flatMap((c) => {
-      const ac = afterCols.get(c.attnum)
+      const ac = a.columns.find((x) => same(x, c))
       return ac && ac.type !== c.type ? [{ before: c, after: ac }] : []
     })
+    if (byName) {
+      // Another table now: its values are compared with the old ones, as after a rewrite.
+      t.changed.push({ before: b, after: a, droppedColumns, converted, rewritten: true, byName })
+      continue
+    }
     const x0 = s0.get(oid) ?? { upd: 0, del: 0, ins: 0 }
     const x1 = s1.get(oid) ?? { upd: 0, del: 0, ins: 0 }
     // A new relfilenode: TRUNCATE, or a rewrite (ALTER … TYPE, even to the same type with USING).
-    const rewritten = a.filenode !== b.filenode
+    const rewritten = a.storage !== b.storage
     if (droppedColumns.length || converted.length || rewritten || x1.upd > x0.upd || x1.del > x0.del) t.changed.push({ before: b, after: a, droppedColumns, converted, rewritten })
   }
   return t
@@ -168,12 +184,13 @@ async function lossItems(client: pg.Client, schema: string, touched: Touched, be
     const b = before.get(ch.before.oid)!
     const table = shown(ch.after, schema)
     for (const c of ch.droppedColumns) items.push({ kind: 'column-dropped', table, column: c.name, rows: b.rows, nonNull: b.nonNull.get(c.name) ?? 0 })
-    const kept = ch.after.columns.filter((c) => ch.before.columns.some((bc) => bc.attnum === c.attnum && bc.name === c.name))
+    const same = sameColumn(ch.byName)
+    const kept = ch.after.columns.filter((c) => ch.before.columns.some((bc) => same(bc, c) && bc.name === c.name))
     const a = await countRelation(client, ch.after, kept)
     // A rewrite that kept the rows: which values are no longer what they were (as text, as a multiset).
     if (ch.rewritten && a.rows > 0) {
       for (const c of kept) {
-        const i = ch.before.columns.findIndex((bc) => bc.attnum === c.attnum)
+        const i = ch.before.columns.findIndex((bc) => same(bc, c))
         const changed = Number((await client.query(`SELECT count(*)::int8 AS n FROM (SELECT h${i} FROM ${hashTable(ch.before)} EXCEPT ALL SELECT ${hashOf(c)} FROM ${qualified(ch.after)}) x`)).rows[0].n)
         const from = ch.before.columns[i]!.type
         if (changed > 0 || from !== c.type) items.push({ kind: 'column-converted', table, column: c.name, from, to: c.type, nonNull: b.nonNull.get(c.name) ?? 0, changed })
