@@ -116,8 +116,7 @@ export async function createMigration(opts: CreateOptions): Promise<CreateResult
   } else {
     if (!opts.url) throw new MigrateError('BAD_ARGUMENT', 'createMigration needs `url`: the schema engine replays the history on shadow databases on its server.', { hint: 'Pass the database URL' })
     // The engine makes (and drops) its own shadow databases next to DATABASE_URL.
-    const env = { ...opts.env, DATABASE_URL: opts.env?.DATABASE_URL ?? opts.url }
-    up = withoutSchemaQualifier(withoutTransactionControl(await prismaDiff(['--from-migrations', migrationsDir, '--to-schema', schemaPath, '--script'], env)), parseTarget(opts.url).schema)
+    up = withoutSchemaQualifier(withoutTransactionControl(await prismaDiff(['--from-migrations', migrationsDir, '--to-schema', schemaPath, '--script'], opts.url, opts.env)), parseTarget(opts.url).schema)
     if (isEmptyScript(up)) {
       logger.info(`No changes: ${displayPath(schemaPath)} matches the migrations; nothing was created.`)
       return { name: undefined, dir: undefined, needsHandWork: [], notes: [] }

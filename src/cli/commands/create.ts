@@ -19,7 +19,7 @@ export const createCommand: Command = {
   async run(ctx) {
     const name = ctx.values.name as string | undefined
     if (!name) throw new MigrateError('BAD_ARGUMENT', '`--name` is required.', { hint: 'Example: `npm run migrate:create -- --name add_message_reactions`' })
-    // Prisma's diff replays the migrations on a shadow database next to DATABASE_URL.
+    // Prisma's diff replays the migrations on shadow databases on the resolved server (src/migrate/options.ts prismaChildEnv).
     const needsDb = ctx.values.empty !== true
     const db = needsDb ? await ctx.database() : undefined
     const r = await createMigration({
@@ -27,7 +27,7 @@ export const createCommand: Command = {
       empty: ctx.values.empty === true,
       logger: ctx.out.logger,
       ...(ctx.migrationsDir ? { migrationsDir: ctx.migrationsDir } : {}),
-      ...(db ? { url: db.url, env: { DATABASE_URL: db.url } } : {}),
+      ...(db ? { url: db.url } : {}),
       ...(ctx.values.schema ? { schemaPath: ctx.values.schema as string } : {}),
     })
     if (!r.name) return 0
