@@ -18,10 +18,33 @@ interface PgConnection {
 }
 
 export class LibpqClient extends pg.Client {
-  constructor(config?: string | pg.ClientConfig) {
-    super(config)
+  constructor(config?: string | (pg.ClientConfig & { connectTimeoutMs?: number })) {
+    // driverConfig gives the pool (which reads connectionTimeoutMillis too, for the whole
+    // acquisition) a little more than the connection itself, so that the client's own,
+    // host-naming error is the one that reaches the caller.
+    super(typeof config === 'object' && config.connectTimeoutMs !== undefined ? { ...config, connectionTimeoutMillis: config.connectTimeoutMs } : config)
     if (typeof config === 'object' && (config as { sslmode?: unknown }).sslmode === 'prefer') fallBackToPlain((this as unknown as { connection: PgConnection }).connection)
   }
+
+  // A network failure names the server it happened on: a script importing the client sees
+  // which host timed out or refused, not only `timeout expired`.
+  override connect(): Promise<pg.Client>
+  override connect(callback: (err: Error | null, client?: pg.Client) => void): void
+  override connect(callback?: (err: Error | null, client?: pg.Client) => void): Promise<pg.Client> | void {
+    const named = (err: Error): Error => nameServer(err, this.host, this.port)
+    if (callback) return super.connect(((err: Error | null) => callback(err ? named(err) : null, this)) as (err: Error) => void)
+    return super.connect().catch((err: Error) => {
+      throw named(err)
+    })
+  }
+}
+
+function nameServer(err: Error, host: string, port: number): Error {
+  const e = err as Error & { code?: string }
+  // Errors the server sent (a SQLSTATE) already come from the server that was reached.
+  if (!e || typeof e.message !== 'string' || /^[0-9A-Z]{5}$/.test(e.code ?? '') || e.message.includes(' at PostgreSQL server ')) return err
+  e.message = `${e.message} (at PostgreSQL server ${host}:${port})`
+  return e
 }
 
 /**

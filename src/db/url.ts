@@ -131,8 +131,8 @@ function pgParse(url: string): ReturnType<typeof parseConnectionString> {
   }
 }
 
-/** How long to wait for a server to accept a connection when the URL does not say (`?connect_timeout=<seconds>`). */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
+/** How long to wait for a server to accept a connection when the URL does not say (`?connect_timeout=<seconds>`): Prisma's default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000
 
 /** A `?name=<seconds>` parameter in milliseconds: a whole number of seconds, 0 = no limit (libpq's and Prisma's reading). */
 function secondsParam(raw: Record<string, unknown>, name: string): number | undefined {
@@ -254,9 +254,12 @@ export function driverConfig(url: string, base: Record<string, unknown> = {}): D
   const socketMs = secondsParam(parsed, 'socket_timeout')
   for (const p of PRISMA_ONLY_PARAMS) delete parsed[p]
   const { password, port, database, ...rest } = parsed
-  const config: DriverConfig = { connectionTimeoutMillis: DEFAULT_CONNECT_TIMEOUT_MS, keepAlive: true, ...base, Client: LibpqClient }
+  const config: DriverConfig = { keepAlive: true, ...base, Client: LibpqClient }
   for (const [k, v] of Object.entries(rest)) if (v !== undefined && v !== null && v !== '') config[k] = v
-  if (connectMs !== undefined) config.connectionTimeoutMillis = connectMs
+  // The connection's own limit (LibpqClient), and a second more for a pool's whole acquisition.
+  const connectTimeoutMs = connectMs ?? (typeof base.connectionTimeoutMillis === 'number' ? base.connectionTimeoutMillis : DEFAULT_CONNECT_TIMEOUT_MS)
+  config.connectTimeoutMs = connectTimeoutMs
+  config.connectionTimeoutMillis = connectTimeoutMs ? connectTimeoutMs + 1000 : 0
   if (socketMs) config.query_timeout = socketMs
   if (port) config.port = Number(port)
   if (typeof database === 'string' && database) config.database = database

@@ -67,6 +67,12 @@ export function connectionError(err: unknown, target: Target): MigrateError | un
           cause: err,
         })
       }
+      if (e?.message && /does not support SSL connections/i.test(e.message)) {
+        return new MigrateError('UNREACHABLE', `PostgreSQL at ${where} does not accept TLS, and the URL's \`sslmode\` requires it.`, {
+          hint: 'Use `sslmode=prefer` (TLS when offered) or `sslmode=disable` in the URL, or turn `ssl = on` on the server',
+          cause: err,
+        })
+      }
       if (e?.message && /Connection terminated unexpectedly/i.test(e.message)) {
         return new MigrateError('UNREACHABLE', `The server at ${where} closed the connection while connecting (is it PostgreSQL, and does it accept this client?).`, { hint, cause: err })
       }
