@@ -3,6 +3,7 @@ import path from 'node:path'
 import { resolveDatabaseUrl, type ResolvedUrl } from '../db/config.ts'
 import { parseDatabaseUrl } from '../db/url.ts'
 import type { OptionSpec, Parsed, Values } from './args.ts'
+import type { CommandExitCodes } from './exit-codes.ts'
 import type { Output } from './output.ts'
 
 export interface CommandContext {
@@ -23,7 +24,8 @@ export interface Command {
   summary: string
   options: OptionSpec[]
   examples: string[]
-  exitCodes?: string[]
+  /** Outcomes in this command's words; numbers and names from the one table (exit-codes.ts). */
+  exitCodes?: CommandExitCodes
   run(ctx: CommandContext): Promise<number>
 }
 

@@ -186,7 +186,7 @@ const key = (f: { migration: string; file: string; line: number; rule: string })
 async function liveBigTables(url: string, threshold: number): Promise<{ tables: BigTable[]; database: LintResult['database'] }> {
   let conn
   try {
-    conn = await connect(url, { applicationName: 'wateen-migrate-lint', connectTimeoutMs: 5000 })
+    conn = await connect(url, { applicationName: 'wateen-migrate-lint', connectTimeoutMs: 5000, allowStandby: true })
   } catch (err) {
     return { tables: [], database: { state: 'unreachable', detail: (err as Error).message } }
   }

@@ -15,7 +15,7 @@ export const createCommand: Command = {
     MIGRATIONS_DIR_OPTION,
   ],
   examples: ['npm run migrate:create -- --name add_message_reactions', 'npm run migrate:create -- --name backfill_phone_numbers --empty'],
-  exitCodes: ['0  created, or nothing changed (nothing created)', '1  prisma migrate diff failed', '2  missing or invalid --name'],
+  exitCodes: [['OK', 'created, or nothing changed (nothing created)'], ['FAILED', 'prisma migrate diff failed'], ['BAD_INPUT', 'missing or invalid --name, or a URL schema changes cannot use'], 'HISTORY'],
   async run(ctx) {
     const name = ctx.values.name as string | undefined
     if (!name) throw new MigrateError('BAD_ARGUMENT', '`--name` is required.', { hint: 'Example: `npm run migrate:create -- --name add_message_reactions`' })

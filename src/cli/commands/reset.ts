@@ -17,7 +17,7 @@ export const resetCommand: Command = {
     MIGRATIONS_DIR_OPTION,
   ],
   examples: ['npm run migrate:reset', 'npm run migrate:reset -- --dry-run', 'npm run migrate:reset -- --force --skip-seed'],
-  exitCodes: ['0  reset done', '1  cancelled, or a migration or the seed failed', '7  refused: no terminal to confirm on and no --force; nothing changed', '8  a table lock was not granted in time; nothing changed'],
+  exitCodes: [['OK', 'reset done'], ['FAILED', 'cancelled, or a migration or the seed failed'], 'HISTORY', ['DATA_LOSS_REFUSED', 'refused: no terminal to confirm on and no --force typed after `--`; nothing changed'], ['TIMEOUT', 'a table lock was not granted in time; nothing changed']],
   async run(ctx) {
     const force = ctx.values.force === true
     const dryRun = ctx.values['dry-run'] === true

@@ -25,12 +25,12 @@ export const rollbackCommand: Command = {
     'npm run migrate:rollback -- --steps=3 --accept-data-loss',
   ],
   exitCodes: [
-    '0  rolled back (or nothing to do)',
-    '1  a down.sql failed or is missing; nothing was rolled back',
-    '2  bad arguments; nothing was touched',
-    '3  migration.sql edited since applied, or a down.sql with its own COMMIT/ROLLBACK',
-    '7  refused: it would destroy data, and no terminal / no --accept-data-loss; nothing changed',
-    '8  a table lock was not granted in time, or a statement ran too long; nothing changed',
+    ['OK', 'rolled back (or nothing to do)'],
+    ['FAILED', 'a down.sql failed or is missing; nothing was rolled back'],
+    ['BAD_INPUT', 'bad arguments, or a URL schema changes cannot use; nothing was touched'],
+    ['HISTORY', 'migration.sql edited since applied, a folder without migration.sql, or a down.sql with its own COMMIT/ROLLBACK'],
+    ['DATA_LOSS_REFUSED', 'refused: it would destroy data, and no terminal / no --accept-data-loss typed after `--`; nothing changed'],
+    ['TIMEOUT', 'a table lock was not granted in time, or a statement ran too long; nothing changed'],
   ],
   async run(ctx) {
     const rawSteps = ctx.values.steps as string | undefined
