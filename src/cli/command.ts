@@ -21,6 +21,8 @@ export interface Command {
   name: string
   /** npm scripts that run it, for reading flags npm swallowed (see args.ts). */
   scriptNames: string[]
+  /** Changes the database: npm values plainly meant for it but not its options are refused (args.ts). */
+  guardsNpm?: boolean
   summary: string
   options: OptionSpec[]
   examples: string[]

@@ -123,7 +123,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
       options: command.options,
       allOptionNames: COMMANDS.flatMap((c) => c.options.flatMap((o) => [o.name, ...(o.npmAliases ?? [])])),
       env,
+      ...(command.guardsNpm ? { guardsNpm: true } : {}),
     })
+    for (const w of parsed.warnings) out.logger.warn(w)
     if (parsed.help) {
       for (const line of commandHelp(command)) out.out(line)
       return 0

@@ -6,6 +6,7 @@ import { TIMEOUT_OPTIONS, timeoutOptions } from '../safety.ts'
 export const migrateCommand: Command = {
   name: 'migrate',
   scriptNames: ['migrate', 'migrate:run'],
+  guardsNpm: true,
   summary: 'Apply pending migrations, each in its own transaction (Prisma `migrate deploy` semantics).',
   options: [...TIMEOUT_OPTIONS, MIGRATIONS_DIR_OPTION],
   examples: ['npm run migrate', 'npm run migrate:run', 'DATABASE_URL=postgresql://app:secret@db:5432/app npm run migrate'],

@@ -8,10 +8,11 @@ import { TIMEOUT_OPTIONS, canAsk, confirm, printLoss, timeoutOptions, withRefusa
 export const resetCommand: Command = {
   name: 'migrate:reset',
   scriptNames: ['migrate:reset'],
+  guardsNpm: true,
   summary: 'Drop the schema with ALL its tables and data, re-apply every migration, then seed.',
   options: [
-    { name: 'force', type: 'boolean', description: 'Do not ask for confirmation (required without a terminal)' },
-    { name: 'dry-run', type: 'boolean', description: 'Print exactly what data the drop would destroy; change nothing' },
+    { name: 'force', type: 'boolean', description: 'Do not ask for confirmation (required without a terminal); counts only after `--`', typedOnly: true },
+    { name: 'dry-run', type: 'boolean', description: 'Print exactly what data the drop would destroy; change nothing', fromNpm: true },
     { name: 'skip-seed', type: 'boolean', description: 'Do not run `prisma db seed` afterwards' },
     ...TIMEOUT_OPTIONS,
     MIGRATIONS_DIR_OPTION,

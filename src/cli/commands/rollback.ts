@@ -8,12 +8,13 @@ import { TIMEOUT_OPTIONS, canAsk, confirm, printLoss, timeoutOptions, withRefusa
 export const rollbackCommand: Command = {
   name: 'migrate:rollback',
   scriptNames: ['migrate:rollback'],
+  guardsNpm: true,
   summary: 'Undo applied migrations with their down.sql, newest first (default: the last one), all in one transaction.',
   options: [
-    { name: 'steps', type: 'string', valueName: '<n>', description: 'Roll back the last n applied migrations (default 1)' },
-    { name: 'to', type: 'string', valueName: '<migration>', description: 'Roll back everything after <migration> and keep it (folder name, or name without its number)', npmAliases: ['token-description'] },
-    { name: 'dry-run', type: 'boolean', description: 'Print the plan, its SQL and exactly what data it would destroy; change nothing' },
-    { name: 'accept-data-loss', type: 'boolean', description: 'Go ahead although data would be lost (needed without a terminal when it would)' },
+    { name: 'steps', type: 'string', valueName: '<n>', description: 'Roll back the last n applied migrations (default 1)', fromNpm: true },
+    { name: 'to', type: 'string', valueName: '<migration>', description: 'Roll back everything after <migration> and keep it (folder name, or name without its number)', npmAliases: ['token-description'], fromNpm: true },
+    { name: 'dry-run', type: 'boolean', description: 'Print the plan, its SQL and exactly what data it would destroy; change nothing', fromNpm: true },
+    { name: 'accept-data-loss', type: 'boolean', description: 'Go ahead although data would be lost (needed without a terminal when it would)', typedOnly: true },
     ...TIMEOUT_OPTIONS,
     MIGRATIONS_DIR_OPTION,
   ],
@@ -47,7 +48,7 @@ export const rollbackCommand: Command = {
     // Before connecting: bad combinations fail fast and touch nothing.
     validateRollbackArgs({ steps, to })
     const timeouts = timeoutOptions(ctx.values)
-    for (const f of ctx.fromNpm) ctx.out.out(`Using: ${formatValue(f.option, f.value)} (given before \`--\`; npm passed it as ${f.envKey})`)
+    for (const f of ctx.fromNpm) ctx.out.out(`Using: ${formatValue(f.option, f.value)} (given before \`--\` or an npm setting; npm passed it as ${f.envKey})`)
     const db = await ctx.database()
     ctx.out.out(databaseLine(db))
     const opts: RollbackOptions = { ...libOptions(ctx, db.url), ...timeouts, ...(steps !== undefined ? { steps } : {}), ...(to !== undefined ? { to } : {}) }
