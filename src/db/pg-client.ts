@@ -20,8 +20,8 @@ interface PgConnection {
 export class LibpqClient extends pg.Client {
   constructor(config?: string | (pg.ClientConfig & { connectTimeoutMs?: number })) {
     // driverConfig gives the pool (which reads connectionTimeoutMillis too, for the whole
-    // acquisition) a little more than the connection itself, so that the client's own,
-    // host-naming error is the one that reaches the caller.
+    // acquisition, waiting for a free connection included) more than the connection itself,
+    // so that the client's own, host-naming error is the one that reaches the caller.
     super(typeof config === 'object' && config.connectTimeoutMs !== undefined ? { ...config, connectionTimeoutMillis: config.connectTimeoutMs } : config)
     if (typeof config === 'object' && (config as { sslmode?: unknown }).sslmode === 'prefer') fallBackToPlain((this as unknown as { connection: PgConnection }).connection)
   }

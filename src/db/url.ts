@@ -134,6 +134,9 @@ function pgParse(url: string): ReturnType<typeof parseConnectionString> {
 /** How long to wait for a server to accept a connection when the URL does not say (`?connect_timeout=<seconds>`): Prisma's default. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000
 
+/** How long a pool waits for a free connection when the URL does not say (`?pool_timeout=<seconds>`): Prisma's default. */
+export const DEFAULT_POOL_TIMEOUT_MS = 10_000
+
 /** A `?name=<seconds>` parameter in milliseconds: a whole number of seconds, 0 = no limit (libpq's and Prisma's reading). */
 function secondsParam(raw: Record<string, unknown>, name: string): number | undefined {
   const value = raw[name]
@@ -252,14 +255,17 @@ export function driverConfig(url: string, base: Record<string, unknown> = {}): D
   // TCP and never answers hangs every command (and the engine stand-in) for ever.
   const connectMs = secondsParam(parsed, 'connect_timeout')
   const socketMs = secondsParam(parsed, 'socket_timeout')
+  const poolMs = secondsParam(parsed, 'pool_timeout')
   for (const p of PRISMA_ONLY_PARAMS) delete parsed[p]
   const { password, port, database, ...rest } = parsed
   const config: DriverConfig = { keepAlive: true, ...base, Client: LibpqClient }
   for (const [k, v] of Object.entries(rest)) if (v !== undefined && v !== null && v !== '') config[k] = v
-  // The connection's own limit (LibpqClient), and a second more for a pool's whole acquisition.
+  // The connection's own limit (LibpqClient), and for a pool's whole acquisition that plus
+  // Prisma's `pool_timeout` (default 10 s) for waiting on a busy pool: the client's own,
+  // host-naming error is the one a silent host produces.
   const connectTimeoutMs = connectMs ?? (typeof base.connectionTimeoutMillis === 'number' ? base.connectionTimeoutMillis : DEFAULT_CONNECT_TIMEOUT_MS)
   config.connectTimeoutMs = connectTimeoutMs
-  config.connectionTimeoutMillis = connectTimeoutMs ? connectTimeoutMs + 1000 : 0
+  config.connectionTimeoutMillis = connectTimeoutMs && poolMs !== 0 ? connectTimeoutMs + (poolMs ?? DEFAULT_POOL_TIMEOUT_MS) : 0
   if (socketMs) config.query_timeout = socketMs
   if (port) config.port = Number(port)
   if (typeof database === 'string' && database) config.database = database
