@@ -155,3 +155,6 @@ export async function startStandby(primary: TestServer): Promise<TestServer> {
     throw err
   }
 }
+
+/** The primary of a replica test: startServer under the name those tests read best. */
+export const startPrimary = startServer
