@@ -19,7 +19,8 @@ import { FIXTURES, ROOT, runCli } from './fixtures/cli.ts'
 import { createTestDatabase, query, serverUrl } from './helpers/db.ts'
 import { pgbouncerSkipReason, startPgBouncer, type PgBouncer } from './helpers/pgbouncer.ts'
 import { PRISMA_BIN, run, tempProject } from './helpers/prisma.ts'
-import { startServer, startStandby, type TestServer } from './helpers/replica.ts'
+import { startServer, type TestServer } from './helpers/pg-server.ts'
+import { ReplicaCluster, type PgServer } from './helpers/replica.ts'
 
 const LOCK_ID = 72707369
 const SCRAM = { name: 'scram_app', password: 'Scr4m-secret' }
@@ -47,15 +48,19 @@ async function sslOf(url: string): Promise<boolean> {
   }
 }
 
+// TLS and a SCRAM role on one throwaway server; a primary and its streaming standby on others.
 let primary: TestServer
-let standby: TestServer
+const replicas = new ReplicaCluster()
+let replicaPrimary: PgServer
+let standby: PgServer
 
 before(async () => {
   primary = await startServer({ ssl: true, scramUser: SCRAM })
-  standby = await startStandby(primary)
+  replicaPrimary = await replicas.startPrimary()
+  standby = await replicas.startStandby(replicaPrimary)
 })
 after(async () => {
-  await standby?.stop()
+  await replicas.stop()
   await primary?.stop()
 })
 
@@ -270,7 +275,7 @@ describe('a standby (server in recovery) is never migrated', () => {
     } finally {
       project.remove()
     }
-    assert.deepEqual(await query(primary.url(), `SELECT to_regclass('_prisma_migrations') AS h`), [{ h: null }])
+    assert.deepEqual(await query(replicaPrimary.url(), `SELECT to_regclass('_prisma_migrations') AS h`), [{ h: null }])
   })
 })
 

@@ -1,160 +1,166 @@
-// Throwaway PostgreSQL servers for tests: a primary made with initdb in a temp
-// folder on a free loopback port, optionally with TLS (a self-signed
-// certificate) or a SCRAM-authenticated role, and streaming standbys of it
-// (pg_basebackup -R: standby.signal and primary_conninfo). The binaries are the
-// system's PostgreSQL (CI, /usr/lib/postgresql/<n>/bin), else the embedded ones.
-// PostgreSQL refuses to run as root: as root the servers run as the OS user the
-// embedded server uses (src/db/embedded/os-user.ts).
-import { existsSync, readdirSync } from 'node:fs'
-import fs from 'node:fs/promises'
+// A primary and a streaming standby for tests and the bench: each its own cluster in a temp
+// folder, on a free loopback port, trust auth, started with the PostgreSQL binaries the
+// project already uses: the system's (WATIFY_PG_BIN, else /usr/lib/postgresql/<newest>/bin,
+// which has pg_basebackup) or the embedded PostgreSQL 17 (initdb/pg_ctl/postgres only: the
+// standby is then a copy of the stopped primary's data folder). The standby gets
+// standby.signal and primary_conninfo (pg_basebackup -R, or written by hand for the copy).
+// As root the servers run as the OS user `postgres` (src/db/embedded/os-user.ts).
+// Everything is removed by stop().
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync, chownSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-
 import pg from 'pg'
 
 import { binaries } from '../../src/db/embedded/binaries.ts'
 import { run, serverUser, type RunAs } from '../../src/db/embedded/os-user.ts'
-import { runProcess } from '../../src/process.ts'
 import { freePort } from './browser.ts'
 
-export interface TestServer {
+export interface PgServer {
   port: number
-  dir: string
-  /** postgresql://<user>@127.0.0.1:<port>/<database>, with `password` when given. */
-  url(opts?: { database?: string; user?: string; password?: string; params?: string }): string
-  /** The server's log so far (for failure messages). */
-  log(): Promise<string>
+  dataDir: string
+  /** postgresql://postgres@127.0.0.1:<port>/<database> */
+  url(database?: string): string
+  start(): Promise<void>
+  /** pg_ctl stop (fast: open sessions are ended). */
   stop(): Promise<void>
+  running: boolean
 }
 
-export interface ServerOptions {
-  /** ssl = on with a self-signed certificate for CN=localhost. */
-  ssl?: boolean
-  /** A login superuser with this name and password that must authenticate with scram-sha-256 over TCP (everyone else: trust). */
-  scramUser?: { name: string; password: string }
+interface Tools {
+  initdb: string
+  pgCtl: string
+  basebackup?: string
 }
 
-const SYSTEM_BIN = (() => {
-  const base = '/usr/lib/postgresql'
-  if (!existsSync(base)) return undefined
-  const versions = readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a))
-  return versions.map((v) => path.join(base, v, 'bin')).find((d) => existsSync(path.join(d, 'pg_basebackup')))
-})()
-
-function bin(name: 'initdb' | 'pg_ctl' | 'pg_basebackup'): string {
-  if (SYSTEM_BIN) return path.join(SYSTEM_BIN, name)
+function tools(): Tools {
+  const dirs = process.env.WATIFY_PG_BIN ? [process.env.WATIFY_PG_BIN] : (() => {
+    const root = '/usr/lib/postgresql'
+    if (!existsSync(root)) return []
+    return readdirSync(root).sort((a, b) => Number(b) - Number(a)).map((v) => path.join(root, v, 'bin'))
+  })()
+  for (const dir of dirs) {
+    if (existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'pg_basebackup'))) {
+      return { initdb: path.join(dir, 'initdb'), pgCtl: path.join(dir, 'pg_ctl'), basebackup: path.join(dir, 'pg_basebackup') }
+    }
+  }
   const b = binaries()
-  if (name === 'initdb') return b.initdb
-  if (name === 'pg_ctl') return b.pgCtl
-  return path.join(path.dirname(b.pgCtl), 'pg_basebackup')
+  return { initdb: b.initdb, pgCtl: b.pgCtl }
 }
 
-async function owner(): Promise<RunAs> {
-  return serverUser(() => {})
+const SETTINGS = [
+  'listen_addresses=127.0.0.1',
+  'wal_level=replica',
+  'max_wal_senders=4',
+  'hot_standby=on',
+  'hot_standby_feedback=on',
+  // A test machine: no fsync (commits still wait for their WAL write, as in production), small memory.
+  'fsync=off',
+  'full_page_writes=off',
+  'shared_buffers=32MB',
+  'max_connections=60',
+]
+
+async function ok(what: string, r: Promise<{ code: number | null; out: string }>): Promise<void> {
+  const { code, out } = await r
+  if (code !== 0) throw new Error(`${what} failed (exit ${code}): ${out.trim()}`)
 }
 
-async function must(file: string, args: string[], as: RunAs, what: string): Promise<void> {
-  const r = await run(file, args, as)
-  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.out.trim().split('\n').slice(-15).join('\n')}`)
-}
+export class ReplicaCluster {
+  readonly dir: string
+  private readonly t = tools()
+  private as: RunAs = {}
+  readonly servers: PgServer[] = []
 
-async function chownTree(dir: string, as: RunAs): Promise<void> {
-  if (as.uid === undefined) return
-  await runProcess('chown', ['-R', `${as.uid}:${as.gid}`, dir])
-}
-
-async function start(dir: string, data: string, port: number, as: RunAs): Promise<TestServer> {
-  const logFile = path.join(dir, 'server.log')
-  await must(bin('pg_ctl'), ['start', '-D', data, '-l', logFile, '-w', '-t', '60', '-o', `-p ${port}`], as, 'pg_ctl start')
-  let stopped = false
-  return {
-    port,
-    dir,
-    url({ database = 'postgres', user = 'postgres', password, params } = {}) {
-      const auth = password === undefined ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`
-      return `postgresql://${auth}@127.0.0.1:${port}/${database}${params ? `?${params}` : ''}`
-    },
-    log: () => fs.readFile(logFile, 'utf8').catch(() => ''),
-    async stop() {
-      if (stopped) return
-      stopped = true
-      await run(bin('pg_ctl'), ['stop', '-D', data, '-m', 'immediate', '-w', '-t', '30'], as)
-      await fs.rm(dir, { recursive: true, force: true })
-    },
+  constructor() {
+    this.dir = mkdtempSync(path.join(tmpdir(), 'watify-replica-'))
   }
-}
 
-/** initdb, configure, start. Trust for every TCP connection from 127.0.0.1 (replication included) unless `scramUser` says otherwise for that role. */
-export async function startServer(opts: ServerOptions = {}): Promise<TestServer> {
-  const as = await owner()
-  const dir = await fs.mkdtemp(path.join(tmpdir(), 'watify-pg-'))
-  await fs.chmod(dir, 0o755)
-  const data = path.join(dir, 'data')
-  const port = await freePort()
-  try {
-    await chownTree(dir, as)
-    await must(bin('initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'], as, 'initdb')
-    const conf = [
-      "listen_addresses = '127.0.0.1'",
-      `unix_socket_directories = '${dir}'`,
-      'fsync = off',
-      'synchronous_commit = off',
-      'full_page_writes = off',
-      'max_connections = 40',
-      'shared_buffers = 16MB',
-    ]
-    if (opts.ssl) {
-      const r = await runProcess('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', path.join(data, 'server.key'), '-out', path.join(data, 'server.crt')])
-      if (r.code !== 0) throw new Error(`openssl failed: ${r.output}`)
-      await fs.chmod(path.join(data, 'server.key'), 0o600)
-      await chownTree(data, as)
-      conf.push('ssl = on', "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'")
+  /** pg_basebackup is there (system binaries) or the standby is a cold copy (embedded binaries). */
+  get method(): string {
+    return this.t.basebackup ? `pg_basebackup (${path.dirname(this.t.basebackup)})` : 'copy of the stopped primary (embedded binaries)'
+  }
+
+  private server(name: string, port: number): PgServer {
+    const dataDir = path.join(this.dir, name)
+    const self = this
+    const s: PgServer = {
+      port,
+      dataDir,
+      running: false,
+      url: (database = 'postgres') => `postgresql://postgres@127.0.0.1:${port}/${database}`,
+      async start() {
+        const opts = [`-p ${port}`, `-k ${self.dir}`, ...SETTINGS.map((x) => `-c ${x}`)].join(' ')
+        await ok(`pg_ctl start (${name})`, run(self.t.pgCtl, ['-D', dataDir, '-l', path.join(self.dir, `${name}.log`), '-o', opts, '-w', '-t', '60', 'start'], self.as))
+        s.running = true
+      },
+      async stop() {
+        if (!s.running) return
+        await ok(`pg_ctl stop (${name})`, run(self.t.pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop'], self.as))
+        s.running = false
+      },
     }
-    await fs.appendFile(path.join(data, 'postgresql.conf'), `\n${conf.join('\n')}\n`)
-    const hba = ['local all all trust']
-    if (opts.scramUser) hba.push(`host all ${opts.scramUser.name} 127.0.0.1/32 scram-sha-256`)
-    hba.push('host all all 127.0.0.1/32 trust', 'host replication all 127.0.0.1/32 trust')
-    await fs.writeFile(path.join(data, 'pg_hba.conf'), `${hba.join('\n')}\n`)
-    const server = await start(dir, data, port, as)
-    if (opts.scramUser) {
-      const { name, password } = opts.scramUser
-      const client = new pg.Client({ connectionString: server.url() })
-      try {
-        await client.connect()
-        await client.query(`SET password_encryption = 'scram-sha-256'; CREATE ROLE "${name}" LOGIN SUPERUSER PASSWORD '${password.replace(/'/g, "''")}'`)
-      } catch (err) {
-        await server.stop()
-        throw err
-      } finally {
-        await client.end().catch(() => {})
-      }
+    this.servers.push(s)
+    return s
+  }
+
+  /** initdb + start, as `postgres` with trust auth (loopback replication included). */
+  async startPrimary(): Promise<PgServer> {
+    this.as = await serverUser(() => {})
+    if (this.as.uid !== undefined) chownSync(this.dir, this.as.uid, this.as.gid!)
+    const s = this.server('primary', await freePort())
+    await ok('initdb', run(this.t.initdb, ['-D', s.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'], this.as))
+    await s.start()
+    return s
+  }
+
+  /** A streaming standby of `primary`, started and connected (waits until it streams). */
+  async startStandby(primary: PgServer): Promise<PgServer> {
+    const s = this.server(`standby${this.servers.length}`, await freePort())
+    const conninfo = `host=127.0.0.1 port=${primary.port} user=postgres application_name=${path.basename(s.dataDir)}`
+    if (this.t.basebackup) {
+      await ok('pg_basebackup', run(this.t.basebackup, ['-d', conninfo, '-D', s.dataDir, '-R', '-X', 'stream', '--no-sync', '-c', 'fast'], this.as))
+    } else {
+      // No pg_basebackup among the embedded binaries: a clean shutdown, then a plain copy.
+      await primary.stop()
+      cpSync(primary.dataDir, s.dataDir, { recursive: true })
+      rmSync(path.join(s.dataDir, 'postmaster.pid'), { force: true })
+      writeFileSync(path.join(s.dataDir, 'standby.signal'), '')
+      appendFileSync(path.join(s.dataDir, 'postgresql.auto.conf'), `primary_conninfo = '${conninfo}'\n`)
+      if (this.as.uid !== undefined) await ok('chown', run('chown', ['-R', `${this.as.uid}:${this.as.gid}`, s.dataDir], {}))
+      await primary.start()
     }
-    return server
-  } catch (err) {
-    await run(bin('pg_ctl'), ['stop', '-D', data, '-m', 'immediate'], as).catch(() => {})
-    await fs.rm(dir, { recursive: true, force: true })
-    throw err
+    await s.start()
+    await waitFor(async () => (await one<{ n: number }>(primary.url(), `SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND application_name = $1`, [path.basename(s.dataDir)])).n === 1, 30_000, 'the standby to stream')
+    return s
+  }
+
+  /** Stops every server and removes the folder. */
+  async stop(): Promise<void> {
+    for (const s of [...this.servers].reverse()) await s.stop().catch(() => {})
+    rmSync(this.dir, { recursive: true, force: true })
   }
 }
 
-/** A streaming standby of `primary` (pg_basebackup -R), started and replaying. */
-export async function startStandby(primary: TestServer): Promise<TestServer> {
-  const as = await owner()
-  const dir = await fs.mkdtemp(path.join(tmpdir(), 'watify-standby-'))
-  await fs.chmod(dir, 0o755)
-  const data = path.join(dir, 'data')
-  const port = await freePort()
+export async function one<T>(url: string, sql: string, params: unknown[] = []): Promise<T> {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
   try {
-    await chownTree(dir, as)
-    await must(bin('pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '--no-sync'], as, 'pg_basebackup')
-    await fs.appendFile(path.join(data, 'postgresql.conf'), `\nunix_socket_directories = '${dir}'\nhot_standby = on\n`)
-    return await start(dir, data, port, as)
-  } catch (err) {
-    await run(bin('pg_ctl'), ['stop', '-D', data, '-m', 'immediate'], as).catch(() => {})
-    await fs.rm(dir, { recursive: true, force: true })
-    throw err
+    return (await c.query(sql, params)).rows[0] as T
+  } finally {
+    await c.end()
   }
 }
 
-/** The primary of a replica test: startServer under the name those tests read best. */
-export const startPrimary = startServer
+export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await cond().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** Waits until `standby` has replayed everything `primary` has written so far. */
+export async function caughtUp(primary: PgServer, standby: PgServer, database = 'postgres'): Promise<void> {
+  const { lsn } = await one<{ lsn: string }>(primary.url(database), 'SELECT pg_current_wal_insert_lsn()::text AS lsn')
+  await waitFor(async () => (await one<{ ok: boolean }>(standby.url(database), 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn])).ok, 30_000, `the standby to replay ${lsn}`)
+}
