@@ -265,7 +265,9 @@ export function driverConfig(url: string, base: Record<string, unknown> = {}): D
   // host-naming error is the one a silent host produces.
   const connectTimeoutMs = connectMs ?? (typeof base.connectionTimeoutMillis === 'number' ? base.connectionTimeoutMillis : DEFAULT_CONNECT_TIMEOUT_MS)
   config.connectTimeoutMs = connectTimeoutMs
-  config.connectionTimeoutMillis = connectTimeoutMs && poolMs !== 0 ? connectTimeoutMs + (poolMs ?? DEFAULT_POOL_TIMEOUT_MS) : 0
+  const callerBound = connectMs === undefined && poolMs === undefined && typeof base.connectionTimeoutMillis === 'number'
+  // A caller's own connectionTimeoutMillis bounds the whole acquisition, as pg reads it.
+  config.connectionTimeoutMillis = callerBound ? base.connectionTimeoutMillis : connectTimeoutMs && poolMs !== 0 ? connectTimeoutMs + (poolMs ?? DEFAULT_POOL_TIMEOUT_MS) : 0
   if (socketMs) config.query_timeout = socketMs
   if (port) config.port = Number(port)
   if (typeof database === 'string' && database) config.database = database
