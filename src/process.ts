@@ -1,7 +1,8 @@
 // The one way the project runs a child process and collects what it prints:
-// the migration library (seed, create), the embedded server, the bench and
-// the tests all go through here.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+// every spawn in src/ and bin/ (seed, prisma migrate diff, prisma generate,
+// squawk, the embedded server's pg_ctl/initdb) goes through here; so do the
+// bench and the tests. No shell, output collected, a non-zero exit is a result.
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process'
 
 export interface ProcessResult {
   /** The exit code, or null when a signal ended the child (then `signal` says which). */
@@ -71,4 +72,18 @@ export function runProcess(file: string, args: readonly string[], opts: RunOptio
   })
   if (input !== undefined) child.stdin?.end(input)
   return done
+}
+
+/**
+ * runProcess, synchronously: for the one caller that cannot wait (prisma.config.ts
+ * regenerates the client from an exit handler). `inheritOutput` sends the child's
+ * stdout and stderr to our stderr instead of collecting them.
+ */
+export function runProcessSync(file: string, args: readonly string[], opts: Pick<SpawnOptions, 'cwd' | 'env'> & { inheritOutput?: boolean; timeoutMs?: number } = {}): ProcessResult {
+  const { inheritOutput, timeoutMs, ...spawnOpts } = opts
+  const r = spawnSync(file, args, { ...spawnOpts, stdio: inheritOutput ? ['ignore', 2, 2] : ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...(timeoutMs !== undefined ? { timeout: timeoutMs, killSignal: 'SIGKILL' } : {}) })
+  if (r.error && r.status === null && r.signal === null) throw new Error(`Cannot run ${file}: ${r.error.message}`, { cause: r.error })
+  const stdout = r.stdout ?? ''
+  const stderr = r.stderr ?? ''
+  return { code: r.status, signal: r.signal, stdout, stderr, output: stdout + stderr }
 }

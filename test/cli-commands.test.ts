@@ -214,10 +214,11 @@ describe('commands', () => {
       'Exit codes',
       '  0  rolled back (or nothing to do)',
       '  1  a down.sql failed or is missing; nothing was rolled back',
-      '  2  bad arguments; nothing was touched',
-      '  3  migration.sql edited since applied, or a down.sql with its own COMMIT/ROLLBACK',
-      '  7  refused: it would destroy data, and no terminal / no --accept-data-loss; nothing changed',
+      '  2  bad arguments, or a URL schema changes cannot use; nothing was touched',
+      '  3  migration.sql edited since applied, a folder without migration.sql, or a down.sql with its own COMMIT/ROLLBACK',
+      '  7  refused: it would destroy data, and no terminal / no --accept-data-loss typed after `--`; nothing changed',
       '  8  a table lock was not granted in time, or a statement ran too long; nothing changed',
+      '  4, 5, 6  as for every command (`node bin/watify.mjs --help`)',
     ])
     for (const c of ['setup', 'migrate', 'migrate:run', 'migrate:status', 'migrate:reset', 'migrate:create', 'migrate:verify', 'db:test', 'db:config', 'db:start', 'db:stop']) {
       const h = await runCli([c, '--help'])

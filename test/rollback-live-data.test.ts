@@ -338,30 +338,34 @@ describe('destructive commands on a seeded database', () => {
     }
   })
 
-  test('npm settings never steer a destructive command: force=true / steps=4 in an .npmrc, npm_config_* in the environment', async () => {
+  test('npm settings never let a destructive command skip its question: force=true / accept-data-loss in an .npmrc, npm_config_* in the environment, flags before --', async () => {
     const db = await seeded.copy()
     const home = path.join(os.tmpdir(), `watify-npmrc-${process.pid}-${Date.now()}`)
     mkdirSync(home, { recursive: true })
     const rc = path.join(home, 'npmrc')
     const npm = (args: string[], extra: Record<string, string>) =>
       collect(spawn('npm', ['run', '--silent', ...args], { cwd: ROOT, env: cleanEnv({ DATABASE_URL: db.url, MIGRATIONS_DIR: REAL_MIGRATIONS, npm_config_userconfig: rc, ...extra }), stdio: ['ignore', 'pipe', 'pipe'] }))
+    // Down to 004: drops messages and its rows, so it cannot run unasked.
+    const steps = AFTER_004.length + 1
     try {
       const counts = await countEverything(db.url)
       writeFileSync(rc, 'force=true\n')
       const reset = await npm(['migrate:reset'], {})
-      assert.equal(reset.code, 2, reset.stderr)
-      assert.equal(reset.err[0], `! \`--force\` reached \`migrate:reset\` from the user .npmrc (${rc}), not from the command line; npm settings never steer database commands.`)
-      writeFileSync(rc, 'steps=4\naccept-data-loss=true\n')
+      assert.equal(reset.code, 7, reset.stderr)
+      assert.match(reset.stderr, /`--force` before `--` \(or an npm setting `force`\) does not count/)
+      writeFileSync(rc, `steps=${steps}\naccept-data-loss=true\n`)
       const rb = await npm(['migrate:rollback'], {})
-      assert.equal(rb.code, 2, rb.stderr)
-      assert.match(rb.err[0]!, /^! `--steps=4` reached `migrate:rollback` from the user \.npmrc/)
+      assert.equal(rb.code, 7, rb.stderr)
+      assert.equal(rb.out[0], `Using: --steps=${steps} (given before \`--\` or an npm setting; npm passed it as npm_config_steps)`)
       writeFileSync(rc, '')
-      const envOnly = await npm(['migrate:rollback'], { npm_config_accept_data_loss: 'true' })
-      assert.equal(envOnly.code, 2, envOnly.stderr)
-      assert.equal(envOnly.err[0], '! `--accept-data-loss` reached `migrate:rollback` from the environment variable `npm_config_accept_data_loss`, not from the command line; npm settings never steer database commands.')
+      const envOnly = await npm(['migrate:rollback', `--steps=${steps}`], { npm_config_accept_data_loss: 'true' })
+      assert.equal(envOnly.code, 7, envOnly.stderr)
+      const before = await npm(['migrate:rollback', `--steps=${steps}`, '--accept-data-loss'], {})
+      assert.equal(before.code, 7, before.stderr)
+      assert.match(before.stderr, /Warning: `--accept-data-loss` before `--` \(or an npm setting `accept_data_loss`\) does not count: .*`npm run migrate:rollback -- --accept-data-loss`/)
       assert.deepEqual(await countEverything(db.url), counts)
-      // Typed, the spec's spelling works.
-      const typed = await npm(['migrate:rollback', '--steps=2', '--accept-data-loss'], {})
+      // The spec's spelling for the number, the permission typed after `--`.
+      const typed = await npm(['migrate:rollback', '--steps=2', '--', '--accept-data-loss'], {})
       assert.equal(typed.code, 0, typed.stderr)
       assert.equal(typed.out.at(-1), `Done: 2 rolled back; latest applied is now \`${FOLDERS.at(-3)}\``)
     } finally {

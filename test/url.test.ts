@@ -80,13 +80,46 @@ describe('driverConfig', () => {
   test('drops every Prisma-only parameter and never holds the password as a string', () => {
     const url = `postgresql://u:${encodeURIComponent('q@r/s')}@h:6000/d?${PRISMA_ONLY_PARAMS.map((p) => `${p}=1`).join('&')}&application_name=app`
     const config = driverConfig(url, { application_name: 'ours', options: '-c x=1' })
-    assert.deepEqual(JSON.parse(JSON.stringify(config)), { user: 'u', host: 'h', port: 6000, database: 'd', application_name: 'app', options: '-c x=1' })
+    // connect_timeout / socket_timeout (seconds, Prisma's and libpq's) become pg's millisecond settings;
+    // a pool gets a second more for the whole acquisition than the connection itself (src/db/pg-client.ts).
+    assert.deepEqual(JSON.parse(JSON.stringify(config)), {
+      user: 'u',
+      host: 'h',
+      port: 6000,
+      database: 'd',
+      application_name: 'app',
+      options: '-c x=1',
+      keepAlive: true,
+      connectTimeoutMs: 1000,
+      connectionTimeoutMillis: 2000,
+      query_timeout: 1000,
+    })
     assert.equal(config.password?.(), 'q@r/s')
     assert.ok(!JSON.stringify(config).includes('q@r') && !JSON.stringify(config).includes('q%40r'))
     for (const p of PRISMA_ONLY_PARAMS) assert.equal(p in config, false, p)
     // Same settings as the driver's own parse of the stripped string.
     const plain = pgParse('postgresql://u:x@h:6000/d?application_name=app')
     assert.equal(plain.application_name, config.application_name)
+  })
+})
+
+describe('sslmode as libpq reads it', () => {
+  test('require and prefer encrypt without verifying, disable asks for nothing, verify-full verifies; nothing is printed', () => {
+    const warnings: unknown[] = []
+    const onWarning = (w: unknown) => warnings.push(w)
+    process.on('warning', onWarning)
+    try {
+      assert.deepEqual(driverConfig('postgresql://u@h/d?sslmode=require').ssl, { rejectUnauthorized: false })
+      assert.deepEqual(driverConfig('postgresql://u@h/d?sslmode=prefer').ssl, { rejectUnauthorized: false })
+      assert.equal(driverConfig('postgresql://u@h/d?sslmode=disable').ssl, false)
+      assert.deepEqual(driverConfig('postgresql://u@h/d?sslmode=verify-full').ssl, {})
+      assert.deepEqual(driverConfig('postgresql://u@h/d?sslmode=require&uselibpqcompat=true').ssl, { rejectUnauthorized: false })
+      assert.throws(() => driverConfig('postgresql://u@h/d?sslmode=verify-ca'), (e: Error) => e instanceof DatabaseUrlError && /sslrootcert/.test((e as DatabaseUrlError).hint))
+      assert.throws(() => driverConfig('postgresql://u@h/d?connect_timeout=soon'), DatabaseUrlError)
+    } finally {
+      process.off('warning', onWarning)
+    }
+    assert.deepEqual(warnings, [])
   })
 })
 

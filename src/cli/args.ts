@@ -5,11 +5,19 @@
 //                                           --token-description: env npm_config_token_description=X
 //   npm run migrate:rollback --dry-run   -> env npm_config_dry_run=true
 //   npm run migrate:rollback --steps 2   -> env npm_config_steps=true and argv ["2"]
-// (measured with npm 11.19). Values arriving that way are honoured only when
-// npm is running THIS command's script (npm_lifecycle_event), and a value that
-// disagrees with the same option after `--` is an error, never a silent pick.
-
-import { npmConfigOrigin } from './npm-origin.ts'
+// (measured with npm 11.19). npm hands a script its `.npmrc` settings and
+// inherited npm_config_* variables the same way and never says which were typed,
+// so nothing here guesses. The rules:
+//  - only options marked `fromNpm` (the spec's `--steps`, `--to`, and `--dry-run`,
+//    which can only make a command do less) are read from npm_config_*, and only
+//    when npm runs THIS command's script; the same option after `--` wins;
+//  - options marked `typedOnly` (`--accept-data-loss`, `--force`: what lets a
+//    command destroy data without asking) count only after `--` (argv);
+//  - every other npm_config_* value is npm's business and is ignored, except that
+//    a command that changes the database (`guardsNpm`) refuses, with exit 2, a
+//    typo of its own options or another command's option given before `--`
+//    (`npm run migrate --dry-run` must not migrate). npm's own settings that
+//    people keep in .npmrc (force, json, yes, offline) never count as that.
 import { parseArgs as parseArgv } from 'node:util'
 
 export interface OptionSpec {
@@ -21,6 +29,10 @@ export interface OptionSpec {
   description: string
   /** Other npm_config_* keys npm turns this flag into (after its own abbreviation expansion). */
   npmAliases?: string[]
+  /** May arrive as npm_config_* (typed before `--`, or an npm setting: the two cannot be told apart). */
+  fromNpm?: boolean
+  /** Counts only when typed after `--`: it lets a command destroy data without asking. */
+  typedOnly?: boolean
 }
 
 export type Values = Record<string, string | boolean | undefined>
@@ -30,6 +42,8 @@ export interface Parsed {
   help: boolean
   /** Options whose value came from npm configuration (flag given before `--`), with the env key. */
   fromNpm: Array<{ option: string; envKey: string; value: string | boolean }>
+  /** What the command should print as `Warning:` lines (npm values not taken). */
+  warnings: string[]
 }
 
 export class UsageError extends Error {
@@ -71,8 +85,8 @@ export interface ParseContext {
   /** Option names of all commands, to catch an option given to the wrong command through npm. */
   allOptionNames: string[]
   env: NodeJS.ProcessEnv
-  /** Where an npm_config_* value came from when it was not typed (default: npmConfigOrigin). */
-  npmOrigin?: (envKey: string, value: string, env: NodeJS.ProcessEnv) => string | undefined
+  /** The command changes the database: refuse npm values that look meant for it but are not its options. */
+  guardsNpm?: boolean
 }
 
 export function parseArgs(argv: string[], ctx: ParseContext): Parsed {
@@ -82,13 +96,13 @@ export function parseArgs(argv: string[], ctx: ParseContext): Parsed {
   let help = false
   const helpHint = `Run \`npm run ${command} -- --help\` for usage`
 
-  const origin = ctx.npmOrigin ?? npmConfigOrigin
   const lifecycle = ctx.env.npm_lifecycle_event
   const underNpm = Boolean(lifecycle && ctx.scriptNames.includes(lifecycle))
+  const warnings: string[] = []
   if (underNpm) {
     // `--steps 2` reaches us as npm_config_steps=true plus a bare `2`: say so before the bare `2` confuses.
     for (const spec of options) {
-      if (spec.type === 'string' && ctx.env[envKeyOf(spec.name)] === 'true') {
+      if (spec.fromNpm && spec.type === 'string' && ctx.env[envKeyOf(spec.name)] === 'true') {
         throw new UsageError(`\`--${spec.name}\` reached this command without its value (npm splits \`--${spec.name} value\`).`, `Write it with \`=\` after \`--\`: \`npm run ${command} -- --${spec.name}=${spec.valueName ?? 'value'}\``)
       }
     }
@@ -136,61 +150,51 @@ export function parseArgs(argv: string[], ctx: ParseContext): Parsed {
   const fromNpm: Parsed['fromNpm'] = []
   if (underNpm) {
     for (const spec of options) {
-      for (const key of [envKeyOf(spec.name), ...(spec.npmAliases ?? []).map(envKeyOf)]) {
+      const keys = [envKeyOf(spec.name), ...(spec.npmAliases ?? []).map(envKeyOf)]
+      for (const key of keys) {
         const raw = ctx.env[key]
-        if (raw === undefined || raw === '') continue
-        const source = origin(key, raw, ctx.env)
-        if (source) {
-          // Only the command line states intent: a configured value never steers these commands.
-          if (values[spec.name] !== undefined || (spec.type === 'boolean' && raw === 'false')) continue
-          const shown = spec.type === 'boolean' ? `--${spec.name}` : `--${spec.name}=${raw}`
-          throw new UsageError(
-            `\`${shown}\` reached \`${command}\` from ${source}, not from the command line; npm settings never steer database commands.`,
-            `Remove \`${key.slice('npm_config_'.length).replace(/_/g, '-')}\` from there; to use it, type it: \`npm run ${command} -- ${shown}\``,
-          )
+        if (raw === undefined || raw === '' || raw === 'false') continue
+        const shown = spec.type === 'boolean' ? `--${spec.name}` : `--${spec.name}=${raw}`
+        if (spec.typedOnly) {
+          if (values[spec.name] === undefined) warnings.push(`\`${shown}\` before \`--\` (or an npm setting \`${key.slice('npm_config_'.length)}\`) does not count: it lets the command destroy data without asking, so it must be typed after \`--\`: \`npm run ${command} -- ${shown}\``)
+          continue
         }
+        if (!spec.fromNpm) continue
         let value: string | boolean
-        if (spec.type === 'boolean') {
-          if (raw === 'false') continue
-          value = true
-        } else {
-          // `--steps 2` (no `=`) reaches us as npm_config_steps=true plus a bare `2`.
-          if (raw === 'true') throw new UsageError(`\`--${spec.name}\` reached this command without its value (npm splits \`--${spec.name} value\`).`, `Write it with \`=\` after \`--\`: \`npm run ${command} -- --${spec.name}=${spec.valueName ?? 'value'}\``)
+        if (spec.type === 'boolean') value = true
+        else {
+          // `--steps 2` (no `=`) reaches us as npm_config_steps=true plus a bare `2` (refused above).
+          if (raw === 'true') continue
           value = raw
         }
         const prior = values[spec.name]
-        if (prior !== undefined && prior !== value) {
-          const was = fromNpm.find((f) => f.option === spec.name)
-          throw new UsageError(
-            `Conflicting values for \`--${spec.name}\`: \`${formatValue(spec.name, prior)}\` ${was ? `(npm ${was.envKey})` : '(after --)'} and \`${formatValue(spec.name, value)}\` (given before \`--\`, passed by npm as ${key}).`,
-            `Give it once, after \`--\`: \`npm run ${command} -- ${formatValue(spec.name, value)}\``,
-          )
+        if (prior !== undefined) {
+          if (prior !== value && !fromNpm.some((f) => f.option === spec.name)) warnings.push(`Ignoring \`${formatValue(spec.name, value)}\` passed by npm as ${key} (typed before \`--\`, or an npm setting); \`${formatValue(spec.name, prior)}\` after \`--\` wins.`)
+          continue
         }
-        if (prior === undefined) fromNpm.push({ option: spec.name, envKey: key, value })
+        fromNpm.push({ option: spec.name, envKey: key, value })
         values[spec.name] = value
       }
     }
-    // Flags typed before `--` that are not ours arrive as npm configuration too.
-    // Catch the ones that are obviously meant for us (a typo of one of our
-    // options, or an option of another command); other npm settings pass.
-    const ours = new Set(options.flatMap((o) => [o.name, ...(o.npmAliases ?? [])].map((n) => n.replace(/-/g, '_'))))
-    const everyOption = new Set(ctx.allOptionNames.map((n) => n.replace(/-/g, '_')))
-    // npm's own settings, which users keep in .npmrc; not ours unless the command has them.
-    const npmOwn = new Set(['force', 'json', 'yes'])
-    for (const [key, raw] of Object.entries(ctx.env)) {
-      if (!key.startsWith('npm_config_') || raw === undefined || raw === '') continue
-      const name = key.slice('npm_config_'.length)
-      if (ours.has(name) || npmOwn.has(name)) continue
-      const flag = `--${name.replace(/_/g, '-')}`
-      const close = name.length >= 4 ? suggest(name.replace(/_/g, '-'), options.filter((o) => o.name.length >= 4)) : undefined
-      if (!everyOption.has(name) && !close) continue
-      // Settings from .npmrc files or the environment are npm's business, not a mistyped flag.
-      if (origin(key, raw, ctx.env)) continue
-      if (everyOption.has(name)) throw new UsageError(`\`${flag}\` is not an option of \`${command}\`.`, helpHint)
-      throw new UsageError(`Unknown option \`${flag}\` for \`${command}\` (passed by npm as ${key}).`, `Did you mean \`--${close}\`? ${helpHint}`)
+    if (ctx.guardsNpm) {
+      // Flags typed before `--` that are not ours arrive as npm configuration too. Refuse the
+      // ones plainly meant for us (a typo of one of our options, or an option of another
+      // command); npm's own settings, which users keep in .npmrc, are never taken as that.
+      const ours = new Set(options.flatMap((o) => [o.name, ...(o.npmAliases ?? [])].map((n) => n.replace(/-/g, '_'))))
+      const everyOption = new Set(ctx.allOptionNames.map((n) => n.replace(/-/g, '_')))
+      const npmOwn = new Set(['force', 'json', 'yes', 'offline'])
+      for (const [key, raw] of Object.entries(ctx.env)) {
+        if (!key.startsWith('npm_config_') || raw === undefined || raw === '') continue
+        const name = key.slice('npm_config_'.length)
+        if (ours.has(name) || npmOwn.has(name)) continue
+        const flag = `--${name.replace(/_/g, '-')}`
+        const close = name.length >= 4 ? suggest(name.replace(/_/g, '-'), options.filter((o) => o.name.length >= 4)) : undefined
+        if (everyOption.has(name)) throw new UsageError(`\`${flag}\` is not an option of \`${command}\` (passed by npm as ${key}).`, helpHint)
+        if (close) throw new UsageError(`Unknown option \`${flag}\` for \`${command}\` (passed by npm as ${key}).`, `Did you mean \`--${close}\`? ${helpHint}`)
+      }
     }
   }
-  return { values, help, fromNpm }
+  return { values, help, fromNpm, warnings }
 }
 
 export function formatValue(name: string, value: string | boolean): string {

@@ -3,6 +3,7 @@ import path from 'node:path'
 import { resolveDatabaseUrl, type ResolvedUrl } from '../db/config.ts'
 import { parseDatabaseUrl } from '../db/url.ts'
 import type { OptionSpec, Parsed, Values } from './args.ts'
+import type { CommandExitCodes } from './exit-codes.ts'
 import type { Output } from './output.ts'
 
 export interface CommandContext {
@@ -20,10 +21,13 @@ export interface Command {
   name: string
   /** npm scripts that run it, for reading flags npm swallowed (see args.ts). */
   scriptNames: string[]
+  /** Changes the database: npm values plainly meant for it but not its options are refused (args.ts). */
+  guardsNpm?: boolean
   summary: string
   options: OptionSpec[]
   examples: string[]
-  exitCodes?: string[]
+  /** Outcomes in this command's words; numbers and names from the one table (exit-codes.ts). */
+  exitCodes?: CommandExitCodes
   run(ctx: CommandContext): Promise<number>
 }
 

@@ -2,7 +2,7 @@
 // It parses arguments, runs one library call, renders the result and sets
 // the exit code. All behaviour lives in src/migrate (library) and src/db.
 import { DatabaseUrlError, maskSecrets } from '../db/url.ts'
-import { isMigrateError, type MigrateErrorCode } from '../migrate/errors.ts'
+import { isMigrateError } from '../migrate/errors.ts'
 import { parseArgs, UsageError } from './args.ts'
 import { makeContext, type Command } from './command.ts'
 import { createCommand } from './commands/create.ts'
@@ -16,6 +16,7 @@ import { scaleCheckCommand } from './commands/scale.ts'
 import { statusCommand } from './commands/status.ts'
 import { verifyCommand } from './commands/verify.ts'
 import { setupCommand } from './commands/setup.ts'
+import { exitCode, exitCodeLines, exitCodeOf } from './exit-codes.ts'
 import { createOutput, type Output } from './output.ts'
 
 const COMMANDS: Command[] = [
@@ -38,33 +39,6 @@ const COMMANDS: Command[] = [
 // `migrate:run` is the spec's second name for `migrate`.
 const ALIASES: Record<string, string> = { 'migrate:run': 'migrate' }
 
-const EXIT_CODES: Partial<Record<MigrateErrorCode, number>> = {
-  BAD_ARGUMENT: 2,
-  MIGRATIONS_DIR: 2,
-  POOLED_CONNECTION: 2,
-  FAILED_MIGRATION_RECORDED: 3,
-  HISTORY_CONFLICT: 3,
-  INVALID_MIGRATION: 3,
-  DATA_LOSS_REFUSED: 7,
-  LOCK_TIMEOUT: 8,
-  STATEMENT_TIMEOUT: 8,
-  UNREACHABLE: 4,
-  AUTH_FAILED: 5,
-  DATABASE_MISSING: 6,
-}
-
-const GLOBAL_EXIT_CODES = [
-  '0  success',
-  '1  failure (migrate:status: migrations pending)',
-  '2  bad arguments, migrations folder, or a pooled URL for schema changes; nothing was touched',
-  '3  migration history needs attention (failed, edited, missing locally, out of order, own COMMIT/ROLLBACK)',
-  '4  database server unreachable',
-  '5  authentication failed',
-  '6  database does not exist',
-  '7  refused: it would destroy data and nobody confirmed (no terminal, no --accept-data-loss / --force); nothing changed',
-  '8  a lock was not granted in time, or a statement ran too long; rolled back, nothing changed',
-]
-
 function pad(rows: Array<[string, string]>): string[] {
   const w = Math.max(...rows.map(([a]) => a.length))
   return rows.map(([a, b]) => `  ${a.padEnd(w)}  ${b}`)
@@ -85,7 +59,9 @@ function commandHelp(c: Command): string[] {
     '',
     'Examples',
     ...c.examples.map((e) => `  ${e}`),
-    ...(c.exitCodes ? ['', 'Exit codes', ...c.exitCodes.map((e) => `  ${e}`)] : []),
+    '',
+    'Exit codes',
+    ...exitCodeLines(c.exitCodes).map((e) => `  ${e}`),
   ]
 }
 
@@ -103,7 +79,7 @@ function mainHelp(): string[] {
     'Every command takes --help. Migration state lives in Prisma\'s `_prisma_migrations`: `npx prisma migrate status` agrees.',
     '',
     'Exit codes',
-    ...GLOBAL_EXIT_CODES.map((e) => `  ${e}`),
+    ...exitCodeLines().map((e) => `  ${e}`),
   ]
 }
 
@@ -111,19 +87,19 @@ function renderError(out: Output, err: unknown): number {
   if (err instanceof UsageError) {
     out.err(`! ${err.message}`)
     if (err.hint) out.err(`Hint: ${err.hint}`)
-    return 2
+    return exitCode('BAD_INPUT')
   }
   if (err instanceof DatabaseUrlError) {
     out.err(`Error: Cannot use DATABASE_URL: ${err.message}`)
     out.err(`Hint: ${err.hint}`)
-    return EXIT_CODES.BAD_ARGUMENT ?? 2
+    return exitCode('BAD_INPUT')
   }
   if (isMigrateError(err)) {
     out.err(`Error: ${err.message}`)
     for (const d of err.details) out.err(d)
     if (err.hint) out.err(`Hint: ${err.hint}`)
     if (process.env.DEBUG && err.cause) out.err(String((err.cause as Error).stack ?? err.cause))
-    return EXIT_CODES[err.code] ?? 1
+    return exitCodeOf(err.code)
   }
   const e = err as Error
   out.err(`Error: ${e?.message ?? String(err)}`)
@@ -152,7 +128,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
       options: command.options,
       allOptionNames: COMMANDS.flatMap((c) => c.options.flatMap((o) => [o.name, ...(o.npmAliases ?? [])])),
       env,
+      ...(command.guardsNpm ? { guardsNpm: true } : {}),
     })
+    for (const w of parsed.warnings) out.logger.warn(w)
     if (parsed.help) {
       for (const line of commandHelp(command)) out.out(line)
       return 0

@@ -17,20 +17,28 @@ export const TIMEOUT_OPTIONS: OptionSpec[] = [
   { name: 'statement-timeout', type: 'string', valueName: '<seconds>', description: `Stop and roll back a statement running longer than this (default ${DEFAULT_STATEMENT_TIMEOUT_MS / 1000}; 0 = no limit)` },
 ]
 
-function seconds(values: Values, name: string, min: number): number | undefined {
+/** PostgreSQL's limit for lock_timeout and statement_timeout (an int of milliseconds). */
+const MAX_TIMEOUT_MS = 2_147_483_647
+
+function seconds(values: Values, name: string, allowZero: boolean): number | undefined {
   const raw = values[name]
   if (raw === undefined) return undefined
   const n = Number(raw)
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < min) {
-    throw new MigrateError('BAD_ARGUMENT', `\`--${name}\` takes a number of seconds${min > 0 ? ' above 0' : ''}, got \`${String(raw)}\`.`, { hint: `Example: \`--${name}=${name === 'lock-timeout' ? 5 : 600}\`` })
+  const example = `Example: \`--${name}=${name === 'lock-timeout' ? 5 : 600}\``
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
+    throw new MigrateError('BAD_ARGUMENT', `\`--${name}\` takes a number of seconds${allowZero ? '' : ' above 0'}, got \`${String(raw)}\`.`, { hint: example })
   }
-  return Math.round(n * 1000)
+  const ms = Math.round(n * 1000)
+  // PostgreSQL counts whole milliseconds, and 0 means no limit: a positive value must not become it.
+  if (n > 0 && ms < 1) throw new MigrateError('BAD_ARGUMENT', `\`--${name}=${raw}\` is less than a millisecond, the smallest limit PostgreSQL takes${allowZero ? ' (0 means no limit at all)' : ''}.`, { hint: example })
+  if (ms > MAX_TIMEOUT_MS) throw new MigrateError('BAD_ARGUMENT', `\`--${name}=${raw}\` is more than PostgreSQL allows (${MAX_TIMEOUT_MS} ms, about 24.8 days).`, { hint: allowZero ? `${example}; \`--${name}=0\` means no limit` : example })
+  return ms
 }
 
 /** --lock-timeout / --statement-timeout as library options (validated before connecting). */
 export function timeoutOptions(values: Values): TimeoutOptions {
-  const lock = seconds(values, 'lock-timeout', 0.001)
-  const stmt = seconds(values, 'statement-timeout', 0)
+  const lock = seconds(values, 'lock-timeout', false)
+  const stmt = seconds(values, 'statement-timeout', true)
   return { ...(lock !== undefined ? { lockTimeoutMs: lock } : {}), ...(stmt !== undefined ? { statementTimeoutMs: stmt } : {}) }
 }
 

@@ -8,6 +8,8 @@ import { userInfo } from 'node:os'
 
 import { parse as parseConnectionString } from 'pg-connection-string'
 
+import { LibpqClient } from './pg-client.ts'
+
 /** What pg would connect to, the password aside. */
 export interface ConnectionInfo {
   host: string
@@ -102,12 +104,46 @@ function checkUnambiguous(url: string): Shape {
   return s
 }
 
+/**
+ * pg-connection-string with libpq's meaning of `sslmode` (its `useLibpqCompat`):
+ * `require` encrypts without verifying, `verify-ca` checks the chain only,
+ * `verify-full` the chain and the host name; `prefer` tries TLS and falls back to
+ * plain text (src/db/pg-client.ts does the falling back). Without it pg treats
+ * every mode as verify-full and prints a warning on stderr, where the engine
+ * stand-in's protocol lives. A `uselibpqcompat` parameter in the URL is
+ * redundant then (and both together are an error to pg), so it is dropped.
+ */
 function pgParse(url: string): ReturnType<typeof parseConnectionString> {
+  let text = url
+  if (/[?&]uselibpqcompat=/i.test(text)) {
+    const u = new URL(text)
+    for (const key of [...u.searchParams.keys()]) if (/^uselibpqcompat$/i.test(key)) u.searchParams.delete(key)
+    text = u.toString()
+  }
   try {
-    return parseConnectionString(url)
-  } catch {
+    return parseConnectionString(text, { useLibpqCompat: true })
+  } catch (err) {
+    const message = (err as Error)?.message ?? ''
+    if (/verify-ca requires/.test(message)) throw new DatabaseUrlError('`sslmode=verify-ca` needs the CA certificate to verify against.', 'Add `sslrootcert=<path to the CA certificate>` to the URL, or use `sslmode=require` (encrypted, not verified)')
+    const code = (err as NodeJS.ErrnoException)?.code
+    if (code === 'ENOENT' || code === 'EACCES') throw new DatabaseUrlError('A certificate file the database URL names (`sslrootcert`, `sslcert` or `sslkey`) cannot be read.', 'Check the paths in the URL and their permissions')
     throw new DatabaseUrlError('The database URL is not a valid URL.')
   }
+}
+
+/** How long to wait for a server to accept a connection when the URL does not say (`?connect_timeout=<seconds>`): Prisma's default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000
+
+/** How long a pool waits for a free connection when the URL does not say (`?pool_timeout=<seconds>`): Prisma's default. */
+export const DEFAULT_POOL_TIMEOUT_MS = 10_000
+
+/** A `?name=<seconds>` parameter in milliseconds: a whole number of seconds, 0 = no limit (libpq's and Prisma's reading). */
+function secondsParam(raw: Record<string, unknown>, name: string): number | undefined {
+  const value = raw[name]
+  if (value === undefined || value === null || value === '') return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 2_147_483) throw new DatabaseUrlError(`The database URL's \`${name}\` is not a whole number of seconds.`, `Example: \`?${name}=10\` (0 = no limit)`)
+  return n * 1000
 }
 
 /** Everything the driver would use, with pg's defaults filled in. Throws DatabaseUrlError (never echoing the URL). */
@@ -208,15 +244,31 @@ export interface DriverConfig {
  * node-postgres settings for `url`, Prisma-only parameters removed: a parsed
  * object rather than a connection string, so the password is never a string
  * in the config anyone can print. Values in `base` apply unless the URL sets them.
+ * `Client` is LibpqClient (pg.Pool uses it; open single clients with
+ * `new LibpqClient(config)`), so `sslmode=prefer` falls back as libpq does.
  */
 export function driverConfig(url: string, base: Record<string, unknown> = {}): DriverConfig {
   checkUnambiguous(url)
-  const stripped = rewrite(url, (u) => {
-    for (const p of PRISMA_ONLY_PARAMS) u.searchParams.delete(p)
-  })
-  const { password, port, database, ...rest } = pgParse(stripped) as Record<string, unknown>
-  const config: DriverConfig = { ...base }
+  const parsed = pgParse(url) as Record<string, unknown>
+  // libpq's `connect_timeout` and Prisma's `socket_timeout` (seconds): pg's JavaScript client reads
+  // neither, it wants milliseconds under other names. Without a connect timeout a host that accepts
+  // TCP and never answers hangs every command (and the engine stand-in) for ever.
+  const connectMs = secondsParam(parsed, 'connect_timeout')
+  const socketMs = secondsParam(parsed, 'socket_timeout')
+  const poolMs = secondsParam(parsed, 'pool_timeout')
+  for (const p of PRISMA_ONLY_PARAMS) delete parsed[p]
+  const { password, port, database, ...rest } = parsed
+  const config: DriverConfig = { keepAlive: true, ...base, Client: LibpqClient }
   for (const [k, v] of Object.entries(rest)) if (v !== undefined && v !== null && v !== '') config[k] = v
+  // The connection's own limit (LibpqClient), and for a pool's whole acquisition that plus
+  // Prisma's `pool_timeout` (default 10 s) for waiting on a busy pool: the client's own,
+  // host-naming error is the one a silent host produces.
+  const connectTimeoutMs = connectMs ?? (typeof base.connectionTimeoutMillis === 'number' ? base.connectionTimeoutMillis : DEFAULT_CONNECT_TIMEOUT_MS)
+  config.connectTimeoutMs = connectTimeoutMs
+  const callerBound = connectMs === undefined && poolMs === undefined && typeof base.connectionTimeoutMillis === 'number'
+  // A caller's own connectionTimeoutMillis bounds the whole acquisition, as pg reads it.
+  config.connectionTimeoutMillis = callerBound ? base.connectionTimeoutMillis : connectTimeoutMs && poolMs !== 0 ? connectTimeoutMs + (poolMs ?? DEFAULT_POOL_TIMEOUT_MS) : 0
+  if (socketMs) config.query_timeout = socketMs
   if (port) config.port = Number(port)
   if (typeof database === 'string' && database) config.database = database
   if (typeof password === 'string' && password) config.password = () => password

@@ -14,7 +14,10 @@ import { ColumnTypeEnum, type SqlDriverAdapter, type SqlMigrationAwareDriverAdap
 import pg from 'pg'
 
 import { PRISMA_ADVISORY_LOCK_ID, PRISMA_ADVISORY_LOCK_SQL, pollAdvisoryLock } from '../db/advisory-lock.ts'
+import { LibpqClient } from '../db/pg-client.ts'
 import { describeUrl, driverConfig, searchPathOption, withDatabase } from '../db/url.ts'
+import { assertPrimary } from '../migrate/connection.ts'
+import { assertDirectSession } from '../migrate/lock.ts'
 import { prepareScript, ScriptFailed, ScriptRunner } from '../migrate/runner.ts'
 import { quoteIdent } from '../sql/split.ts'
 import { hidePartitions } from './partitions.ts'
@@ -81,7 +84,7 @@ function pollForMigrationLock(adapter: SqlDriverAdapter, pool: pg.Pool): void {
   }
 }
 
-class CatalogSafeClient extends pg.Client {
+class CatalogSafeClient extends LibpqClient {
   // pg.Pool calls query() with a callback; adapter transactions call it without.
   override query(...args: unknown[]): any {
     const last = args[args.length - 1]
@@ -109,6 +112,8 @@ export function connectionTarget(url: string): ConnectionTarget {
     Client: CatalogSafeClient,
     // one session, like the native engine: advisory lock and script share it
     max: 1,
+    // never closed for idling (pg.Pool's default is 10 s): it may hold the migration lock between two engine requests
+    idleTimeoutMillis: 0,
   } as pg.PoolConfig
   return { config, schema }
 }
@@ -124,7 +129,7 @@ export function adminQuery(url: string, sql: string): Promise<pg.QueryResult> {
 
 /** Opens a client, runs `fn`, and closes the client whatever happens, a failed connect included. */
 export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(driverConfig(url) as pg.ClientConfig)
+  const client = new LibpqClient(driverConfig(url) as pg.ClientConfig)
   // A connection dropped while idle must not crash the process through an unhandled 'error' event.
   client.on('error', () => {})
   try {
@@ -133,6 +138,20 @@ export async function withClient<T>(url: string, fn: (client: pg.Client) => Prom
   } finally {
     await client.end().catch(() => {})
   }
+}
+
+/**
+ * The checks our migration commands make before a schema change (src/migrate):
+ * `url` must reach PostgreSQL itself, not a pooler (the migration lock is a
+ * session lock), and not a standby. `direct: false` checks the standby only
+ * (reading the history is fine through a pooler).
+ */
+export async function assertSchemaTarget(url: string, opts: { direct: boolean }): Promise<void> {
+  const { host, port } = describeUrl(url)
+  await withClient(url, async (client) => {
+    if (opts.direct) await assertDirectSession(client)
+    await assertPrimary(client, `${host}:${port}`)
+  })
 }
 
 /** `prisma_shadow_<main database, shortened>_<random>`: at most 63 bytes, PostgreSQL's limit. */
@@ -158,7 +177,7 @@ export interface EngineAdapter {
 
 /** A second session that names who blocks a lock wait. */
 async function openWatcher(url: string): Promise<{ client: pg.Client; close(): Promise<void> }> {
-  const client = new pg.Client(driverConfig(url) as pg.ClientConfig)
+  const client = new LibpqClient(driverConfig(url) as pg.ClientConfig)
   client.on('error', () => {})
   await client.connect()
   return { client, close: () => client.end().catch(() => {}) }

@@ -2,6 +2,7 @@
 // user-facing errors (code + message) the Prisma CLI prints, with the same
 // P-codes the native engine uses.
 import { describeUrl, maskSecrets } from '../db/url.ts'
+import { MigrateError } from '../migrate/errors.ts'
 
 export interface UserFacingError {
   message: string
@@ -22,8 +23,22 @@ function targetOf(url: string | undefined): { host: string; port: string; user: 
 
 /** Maps a pg / Node network error to Prisma's connection error codes. */
 export function userFacingError(error: unknown, url?: string): UserFacingError {
-  const e = error as { code?: string; message?: string }
+  const e = error as { code?: string; message?: string; hint?: string }
   const { host, port, user, database } = targetOf(url)
+  // Our own refusals (a pooler, a standby): message and the fix, as our commands print them.
+  if (e instanceof MigrateError) return { message: maskSecrets(`${e.message}${e.hint ? `\n\nHint: ${e.hint}` : ''}`) }
+  if (/timeout expired|connection timeout/i.test(e?.message ?? '')) {
+    return {
+      error_code: 'P1001',
+      message: `Can't reach database server at \`${host}:${port}\`: it accepted no connection within the connect timeout, or never answered.\n\nPlease make sure your database server is running at \`${host}:${port}\` (a slow network may need \`?connect_timeout=<seconds>\` in the URL).`,
+    }
+  }
+  if (/client password must be a string|no password supplied/i.test(e?.message ?? '')) {
+    return {
+      error_code: 'P1000',
+      message: `Authentication failed against database server at \`${host}:${port}\`: it asks \`${user}\` for a password and the URL has none.\n\nPut the password in the URL (postgresql://user:password@host:port/db) or in PGPASSWORD / ~/.pgpass.`,
+    }
+  }
   switch (e?.code) {
     case '3D000':
       return {

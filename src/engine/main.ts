@@ -13,6 +13,13 @@ import { panicRegistry } from './wasm.ts'
 
 // stdout carries JSON-RPC only: anything a library logs goes to stderr.
 console.log = console.info = console.debug = (...args: unknown[]) => console.error(...args)
+// The Prisma CLI reads every stderr line as a JSON log record: Node's own warnings
+// (TLS settings, deprecations), printed as plain text, would break its parsing
+// (`Could not parse schema engine response`). They go out as WARN records instead.
+process.removeAllListeners('warning')
+process.on('warning', (warning) => {
+  process.stderr.write(JSON.stringify({ level: 'WARN', fields: { message: `${warning.name}: ${warning.message}` }, target: 'watify::engine' }) + '\n')
+})
 
 let server: Awaited<ReturnType<typeof import('./rpc.ts').createRpcServer>> | undefined
 

@@ -2,7 +2,7 @@
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
 
 import { positionToIndex, splitStatements } from '../sql/split.ts'
-import { createEngineAdapter } from './adapter.ts'
+import { assertSchemaTarget, createEngineAdapter } from './adapter.ts'
 import { userFacingError, type UserFacingError } from './errors.ts'
 import { restorePassword, type EngineSecrets } from './secrets.ts'
 import { createDatabase } from './subcommands.ts'
@@ -14,6 +14,12 @@ export interface RpcReply {
 }
 
 type RequestCli = (method: string, params: unknown) => Promise<unknown>
+
+// Requests that change the main database or take the migration lock: refused, as
+// our commands refuse them, through a pooler or on a standby.
+const SCHEMA_CHANGES = new Set(['applyMigrations', 'createMigration', 'devDiagnostic', 'markMigrationApplied', 'markMigrationRolledBack', 'reset', 'schemaPush', 'dbExecute'])
+// Reading the history (`migrate status`): refused on a standby, as `migrate:status` is.
+const HISTORY_READS = new Set(['diagnoseMigrationHistory'])
 
 interface Options {
   datamodels: [string, string][]
@@ -74,6 +80,11 @@ export async function createRpcServer({ datamodels, datasource, secrets = new Ma
   }
 
   async function call(method: string, params: any, requestCli: RequestCli): Promise<unknown> {
+    if (datasource.url && (SCHEMA_CHANGES.has(method) || HISTORY_READS.has(method))) {
+      // `db execute` names its own target when it has one.
+      const url = method === 'dbExecute' && params?.datasourceType?.tag === 'url' ? restorePassword(params.datasourceType.url, secrets) : datasource.url
+      if (url) await assertSchemaTarget(url, { direct: SCHEMA_CHANGES.has(method) })
+    }
     switch (method) {
       case 'createDatabase': {
         const url = restorePassword(params?.datasource?.url, secrets) ?? datasource.url

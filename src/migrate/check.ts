@@ -21,7 +21,7 @@ export interface ConnectionCheck {
 export async function checkConnection(opts: CommonOptions): Promise<ConnectionCheck> {
   const { migrationsDir } = resolved(opts)
   const t0 = performance.now()
-  const conn = await connect(opts.url, { connectTimeoutMs: 5000 })
+  const conn = await connect(opts.url, { connectTimeoutMs: 5000, allowStandby: true })
   const connectMs = performance.now() - t0
   try {
     const info = (await conn.client.query<{ v: string; d: string; u: string }>(`SELECT current_setting('server_version') AS v, current_database() AS d, current_user AS u`)).rows[0]!

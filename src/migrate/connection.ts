@@ -1,7 +1,8 @@
 // Opening a pg connection from a Prisma-style URL, and turning driver errors
 // about reaching the server into MigrateErrors that say what to do.
-import pg from 'pg'
+import type pg from 'pg'
 import { MigrateError } from './errors.ts'
+import { LibpqClient } from '../db/pg-client.ts'
 import { DatabaseUrlError, driverConfig, parseDatabaseUrl } from '../db/url.ts'
 import { quoteIdent } from '../sql/split.ts'
 
@@ -60,11 +61,23 @@ export function connectionError(err: unknown, target: Target): MigrateError | un
     case 'EPIPE':
       return new MigrateError('UNREACHABLE', `The server at ${where} dropped the connection while connecting (is it PostgreSQL?).`, { hint, cause: err })
     default:
+      if (e?.message && /client password must be a string|no password supplied/i.test(e.message)) {
+        return new MigrateError('AUTH_FAILED', `PostgreSQL at ${where} asks user \`${target.user}\` for a password, and the URL has none.`, {
+          hint: 'Put the password in the URL (`postgresql://user:password@host:port/db`, special characters percent-encoded) or in PGPASSWORD / ~/.pgpass, then run `npm run db:test`',
+          cause: err,
+        })
+      }
+      if (e?.message && /does not support SSL connections/i.test(e.message)) {
+        return new MigrateError('UNREACHABLE', `PostgreSQL at ${where} does not accept TLS, and the URL's \`sslmode\` requires it.`, {
+          hint: 'Use `sslmode=prefer` (TLS when offered) or `sslmode=disable` in the URL, or turn `ssl = on` on the server',
+          cause: err,
+        })
+      }
       if (e?.message && /Connection terminated unexpectedly/i.test(e.message)) {
         return new MigrateError('UNREACHABLE', `The server at ${where} closed the connection while connecting (is it PostgreSQL, and does it accept this client?).`, { hint, cause: err })
       }
       if (e?.message && /timeout expired|Connection terminated due to connection timeout/i.test(e.message)) {
-        return new MigrateError('UNREACHABLE', `Timed out connecting to PostgreSQL at ${where}.`, { hint, cause: err })
+        return new MigrateError('UNREACHABLE', `Timed out connecting to PostgreSQL at ${where}: the host accepted no connection, or never answered.`, { hint: `${hint}; a slow network may need \`?connect_timeout=<seconds>\` in the URL`, cause: err })
       }
       return undefined
   }
@@ -77,15 +90,27 @@ export interface Connection {
 }
 
 /**
- * Connects and sets search_path to the URL's schema (as Prisma does), so the
- * migrations' unqualified names land in that schema.
+ * Throws READ_ONLY_SERVER when `client` is connected to a standby (a server in
+ * recovery): no schema change can run there, and the history it shows is the
+ * primary's, however far behind. Shared by our commands and the engine stand-in.
  */
-export async function connect(url: string, opts: { applicationName?: string; connectTimeoutMs?: number } = {}): Promise<Connection> {
+export async function assertPrimary(client: pg.Client, where: string): Promise<void> {
+  const r = await client.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby')
+  if (!r.rows[0]?.standby) return
+  throw new MigrateError('READ_ONLY_SERVER', `\`${where}\` is a standby server (in recovery, read-only): migrations run on the primary only, so nothing was changed.`, {
+    hint: 'Point DIRECT_DATABASE_URL (or DATABASE_URL, when DIRECT_DATABASE_URL is not set) at the primary server, then run the command again',
+  })
+}
+
+/**
+ * Connects and sets search_path to the URL's schema (as Prisma does), so the
+ * migrations' unqualified names land in that schema. Refuses a standby unless
+ * `allowStandby` (db:test only reports what it reached).
+ */
+export async function connect(url: string, opts: { applicationName?: string; connectTimeoutMs?: number; allowStandby?: boolean } = {}): Promise<Connection> {
   const target = parseTarget(url)
-  const client = new pg.Client({
-    ...driverConfig(url, { application_name: opts.applicationName ?? 'wateen-migrate' }),
-    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
-  } as pg.ClientConfig)
+  // The URL's `?connect_timeout=` wins over the caller's default (driverConfig).
+  const client = new LibpqClient(driverConfig(url, { application_name: opts.applicationName ?? 'wateen-migrate', ...(opts.connectTimeoutMs ? { connectionTimeoutMillis: opts.connectTimeoutMs } : {}) }) as pg.ClientConfig)
   // An 'error' event without a listener would crash the process (e.g. the server restarting).
   client.on('error', () => {})
   try {
@@ -95,6 +120,7 @@ export async function connect(url: string, opts: { applicationName?: string; con
     throw connectionError(err, target) ?? err
   }
   try {
+    if (!opts.allowStandby) await assertPrimary(client, `${target.host}:${target.port}`)
     await client.query(`SET search_path TO ${quoteIdent(target.schema)}`)
     // Let the server notice a killed client quickly instead of finishing (and
     // holding locks for) a long statement nobody waits for. PostgreSQL >= 14.

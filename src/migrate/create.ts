@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { projectRoot } from '../db/config.ts'
-import { parseTarget } from './connection.ts'
+import { connect, parseTarget } from './connection.ts'
 import { computeDown, isEmptyScript, MIGRATION_LOCK_TOML, prismaDiff, withoutSchemaQualifier, withoutTransactionControl, withRenames, sameSchemaAfter, describeRename } from './down.ts'
 import { MigrateError } from './errors.ts'
 import { INCOMPLETE_DOWN_MARKER, readMigrations, readUpSql } from './files.ts'
@@ -112,9 +112,10 @@ export async function createMigration(opts: CreateOptions): Promise<CreateResult
     needsHandWork.push('migration.sql and down.sql are empty: write both by hand, then run `npm run migrate:verify`')
   } else {
     if (!opts.url) throw new MigrateError('BAD_ARGUMENT', 'createMigration needs `url`: the schema engine replays the history on shadow databases on its server.', { hint: 'Pass the database URL' })
-    // The engine makes (and drops) its own shadow databases next to DATABASE_URL.
-    const env = { ...opts.env, DATABASE_URL: opts.env?.DATABASE_URL ?? opts.url }
-    up = withoutSchemaQualifier(withoutTransactionControl(await prismaDiff(['--from-migrations', migrationsDir, '--to-schema', schemaPath, '--script'], env)), parseTarget(opts.url).schema)
+    // The server must be reachable, accept us, and be a primary (the engine makes and drops
+    // shadow databases there): said here with our exit codes, not as a failed child process.
+    await (await connect(opts.url, { applicationName: 'wateen-migrate-create' })).close()
+    up = withoutSchemaQualifier(withoutTransactionControl(await prismaDiff(['--from-migrations', migrationsDir, '--to-schema', schemaPath, '--script'], opts.url, opts.env)), parseTarget(opts.url).schema)
     if (isEmptyScript(up)) {
       logger.info(`No changes: ${displayPath(schemaPath)} matches the migrations; nothing was created.`)
       return { name: undefined, dir: undefined, needsHandWork: [], notes: [] }

@@ -16,6 +16,7 @@ export type MigrateErrorCode =
   | 'TRANSACTION_ESCAPED' // a script ended our transaction: the database may be partly changed
   | 'DATA_LOSS_REFUSED' // would destroy data, not confirmed; nothing changed
   | 'POOLED_CONNECTION' // the URL goes through a connection pooler; schema changes need DIRECT_DATABASE_URL
+  | 'READ_ONLY_SERVER' // the URL names a standby (in recovery); schema changes need the primary
   | 'UNREACHABLE' // ECONNREFUSED / ENOTFOUND / timeouts
   | 'AUTH_FAILED' // 28P01 / 28000
   | 'DATABASE_MISSING' // 3D000

@@ -51,10 +51,11 @@ export function readMigrations(migrationsDir: string): LocalMigration[] {
     const sqlPath = path.join(dir, 'migration.sql')
     let bytes: Buffer
     try {
-      if (!statSync(dir).isDirectory()) continue
+      // Hidden folders (.git, editor state) are not migrations.
+      if (name.startsWith('.') || !statSync(dir).isDirectory()) continue
       bytes = readFileSync(sqlPath)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missingMigrationSql(name, dir)
       throw new MigrateError('MIGRATIONS_DIR', `Cannot read \`${sqlPath}\`: ${(err as Error).message}`, { cause: err })
     }
     const downPath = path.join(dir, 'down.sql')
@@ -67,6 +68,25 @@ export function readMigrations(migrationsDir: string): LocalMigration[] {
     out.push({ name, dir, sqlPath, checksum: checksumOf(bytes), downPath, down, outsideTransaction: runsOutsideTransaction(bytes.toString('utf8')) })
   }
   return out
+}
+
+/**
+ * A migration folder without migration.sql (a typo such as `migrations.sql`, a
+ * file not yet written): skipping it would deploy the history without it and
+ * record the next one as if it came first, so every command stops, as Prisma
+ * does (P3015).
+ */
+function missingMigrationSql(name: string, dir: string): MigrateError {
+  let files: string[] = []
+  try {
+    files = readdirSync(dir)
+  } catch {
+    // the folder itself is named either way
+  }
+  const sql = files.filter((f) => /\.sql$/i.test(f) && f !== 'down.sql')
+  return new MigrateError('HISTORY_CONFLICT', `Migration folder \`${name}\` has no migration.sql${files.length ? ` (it holds: ${files.map((f) => `\`${f}\``).join(', ')})` : ' (it is empty)'}; nothing was done.`, {
+    hint: sql.length === 1 ? `Rename \`${name}/${sql[0]}\` to \`${name}/migration.sql\`` : `Add \`${name}/migration.sql\`, or remove the folder if it is not a migration`,
+  })
 }
 
 export function readUpSql(m: LocalMigration): string {

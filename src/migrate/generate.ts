@@ -3,10 +3,10 @@
 // migrated would fail at run time (`Unknown argument`) until someone did. The
 // generated client embeds the schema it was made from (`inlineSchema`), so
 // staleness is a plain comparison: no stamp files, nothing to forget.
-import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { projectRoot } from '../db/config.ts'
+import { runProcessSync } from '../process.ts'
 import { MigrateError } from './errors.ts'
 import { withLocalBin } from './options.ts'
 
@@ -38,11 +38,11 @@ export function ensureClientFresh(opts: { root?: string; stdio?: 'inherit' | 'pi
   // Never generated (a copy without `npm install`): not ours to start; importing it says what is missing.
   if (state !== 'stale') return { regenerated: false, state }
   const bin = path.join(root, 'node_modules', '.bin', 'prisma')
-  const r = spawnSync(bin, ['generate'], { cwd: root, env: withLocalBin(root, process.env), stdio: opts.stdio === 'inherit' ? ['ignore', 2, 2] : 'pipe', encoding: 'utf8' })
-  if (r.status !== 0) {
-    throw new MigrateError('PRISMA_CLI', `\`prisma generate\` failed (exit code ${r.status ?? r.signal}): the Prisma client does not match prisma/schema.prisma.`, {
+  const r = runProcessSync(bin, ['generate'], { cwd: root, env: withLocalBin(root, process.env), inheritOutput: opts.stdio === 'inherit' })
+  if (r.code !== 0) {
+    throw new MigrateError('PRISMA_CLI', `\`prisma generate\` failed (exit code ${r.code ?? r.signal}): the Prisma client does not match prisma/schema.prisma.`, {
       hint: 'Run `npm run generate` and fix what it reports',
-      details: `${r.stderr ?? ''}${r.stdout ?? ''}`.trim().split('\n').slice(-10).map((l) => `    ${l}`),
+      details: `${r.stderr}${r.stdout}`.trim().split('\n').slice(-10).map((l) => `    ${l}`),
     })
   }
   return { regenerated: true, state }

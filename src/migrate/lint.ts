@@ -11,10 +11,10 @@
 //    outside a transaction, so CREATE INDEX CONCURRENTLY is right there.
 // The history that predates the gate is accepted by a baseline file listing
 // every accepted finding with its reason; migrations after it must pass.
-import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
+import { runProcess } from '../process.ts'
 import { connect } from './connection.ts'
 import { MigrateError } from './errors.ts'
 import { INCOMPLETE_DOWN_MARKER, NO_TRANSACTION_MARKER, readMigrations, runsOutsideTransaction, type LocalMigration } from './files.ts'
@@ -138,15 +138,7 @@ function squawkBinary(): string {
 }
 
 function runSquawk(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(squawkBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
+  return runProcess(squawkBinary(), args)
 }
 
 interface SquawkViolation {
@@ -196,7 +188,7 @@ const key = (f: { migration: string; file: string; line: number; rule: string })
 async function liveBigTables(url: string, threshold: number): Promise<{ tables: BigTable[]; database: LintResult['database'] }> {
   let conn
   try {
-    conn = await connect(url, { applicationName: 'wateen-migrate-lint', connectTimeoutMs: 5000 })
+    conn = await connect(url, { applicationName: 'wateen-migrate-lint', connectTimeoutMs: 5000, allowStandby: true })
   } catch (err) {
     return { tables: [], database: { state: 'unreachable', detail: (err as Error).message } }
   }

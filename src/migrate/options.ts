@@ -29,6 +29,16 @@ export function withLocalBin(root: string, env: NodeJS.ProcessEnv): NodeJS.Proce
   return { ...env, PATH: [path.join(root, 'node_modules', '.bin'), env.PATH].filter(Boolean).join(path.delimiter) }
 }
 
+/**
+ * The environment of a Prisma CLI child working on `url`: the same server under
+ * every name prisma.config.ts reads (DIRECT_DATABASE_URL first, then
+ * DATABASE_URL), whatever our own environment or .env say, plus `extra`
+ * (SHADOW_DATABASE_URL) and node_modules/.bin on PATH.
+ */
+export function prismaChildEnv(root: string, url: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return withLocalBin(root, { ...process.env, ...extra, DATABASE_URL: url, DIRECT_DATABASE_URL: url })
+}
+
 /** `prisma <args>` as `npx prisma` would run it: the project's own binary when installed (skipping npx's startup), else through npx. */
 export function prismaCommand(root: string, args: readonly string[]): [string, string[]] {
   const local = path.join(root, 'node_modules', '.bin', 'prisma')

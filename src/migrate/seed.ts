@@ -3,7 +3,7 @@
 import { projectRoot } from '../db/config.ts'
 import { runProcess } from '../process.ts'
 import { MigrateError } from './errors.ts'
-import { prismaCommand, withLocalBin } from './options.ts'
+import { prismaChildEnv, prismaCommand } from './options.ts'
 
 export interface SeedOptions {
   url: string
@@ -17,7 +17,7 @@ export async function runSeed(opts: SeedOptions): Promise<{ durationMs: number }
   const t0 = performance.now()
   const { code, signal } = await runProcess(cmd, args, {
     cwd: root,
-    env: withLocalBin(root, { ...process.env, DATABASE_URL: opts.url }),
+    env: prismaChildEnv(root, opts.url),
     // Prisma pads its output with blank lines; keep ours compact.
     onLine: (line, stream) => {
       if (line.trim()) opts.onLine?.(line, stream)

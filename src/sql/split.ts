@@ -12,15 +12,33 @@ export interface Statement {
   text: string
 }
 
-/** Splits SQL at top-level semicolons, honouring quotes, dollar quotes and comments. */
+/**
+ * Splits SQL at top-level semicolons, honouring quotes, dollar quotes (tagged
+ * too), nested block comments, and SQL-standard function bodies
+ * (`CREATE FUNCTION … BEGIN ATOMIC … END`, PostgreSQL 14+), whose inner `;`
+ * end nothing. The body is found as psql finds it: in a statement that starts
+ * `CREATE [OR REPLACE] FUNCTION|PROCEDURE`, outside parentheses, BEGIN opens a
+ * block, CASE inside one opens another, END closes one.
+ */
 export function splitStatements(sql: string): Statement[] {
   const out: Statement[] = []
   let codeStart = -1 // first non-space, non-comment character of the current statement
   let i = 0
   const n = sql.length
+  // psql's heuristic state for the current statement: its first words, parentheses, BEGIN/CASE depth.
+  let words: string[] = []
+  let parenDepth = 0
+  let beginDepth = 0
   const push = (end: number, stop: number): void => {
     if (codeStart >= 0) out.push({ start: codeStart, end, text: sql.slice(codeStart, stop).trim() })
     codeStart = -1
+    words = []
+    parenDepth = 0
+    beginDepth = 0
+  }
+  const definesRoutine = (): boolean => {
+    const [a, b, c, d] = words
+    return a === 'create' && (b === 'function' || b === 'procedure' || (b === 'or' && c === 'replace' && (d === 'function' || d === 'procedure')))
   }
   while (i < n) {
     const c = sql[i]!
@@ -46,10 +64,29 @@ export function splitStatements(sql: string): Statement[] {
     }
     if (codeStart < 0 && c !== ';') codeStart = i
     if (c === ';') {
+      if (beginDepth > 0) {
+        i++
+        continue
+      }
       push(i + 1, i)
       i++
       continue
     }
+    if (/[A-Za-z_\u0080-\uffff]/.test(c) && !(i > 0 && /[\w$]/.test(sql[i - 1]!))) {
+      const word = /^[A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*/.exec(sql.slice(i, i + 128))![0]
+      const lower = word.toLowerCase()
+      if (words.length < 4) words.push(lower)
+      if (parenDepth === 0 && definesRoutine()) {
+        if (lower === 'begin') beginDepth++
+        else if (lower === 'case' && beginDepth > 0) beginDepth++
+        else if (lower === 'end' && beginDepth > 0) beginDepth--
+      }
+      // An E'…' string starts right after its E: leave the quote to the code below.
+      i += word.length
+      continue
+    }
+    if (c === '(') parenDepth++
+    else if (c === ')' && parenDepth > 0) parenDepth--
     if (c === "'") {
       // E'...' strings allow backslash escapes; '' is an escaped quote everywhere.
       const escapes = i > 0 && /[eE]/.test(sql[i - 1]!) && (i < 2 || !/[\w$]/.test(sql[i - 2]!))

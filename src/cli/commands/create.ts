@@ -15,11 +15,11 @@ export const createCommand: Command = {
     MIGRATIONS_DIR_OPTION,
   ],
   examples: ['npm run migrate:create -- --name add_message_reactions', 'npm run migrate:create -- --name backfill_phone_numbers --empty'],
-  exitCodes: ['0  created, or nothing changed (nothing created)', '1  prisma migrate diff failed', '2  missing or invalid --name'],
+  exitCodes: [['OK', 'created, or nothing changed (nothing created)'], ['FAILED', 'prisma migrate diff failed'], ['BAD_INPUT', 'missing or invalid --name, or a URL schema changes cannot use'], 'HISTORY'],
   async run(ctx) {
     const name = ctx.values.name as string | undefined
     if (!name) throw new MigrateError('BAD_ARGUMENT', '`--name` is required.', { hint: 'Example: `npm run migrate:create -- --name add_message_reactions`' })
-    // Prisma's diff replays the migrations on a shadow database next to DATABASE_URL.
+    // Prisma's diff replays the migrations on shadow databases on the resolved server (src/migrate/options.ts prismaChildEnv).
     const needsDb = ctx.values.empty !== true
     const db = needsDb ? await ctx.database() : undefined
     const r = await createMigration({
@@ -27,7 +27,7 @@ export const createCommand: Command = {
       empty: ctx.values.empty === true,
       logger: ctx.out.logger,
       ...(ctx.migrationsDir ? { migrationsDir: ctx.migrationsDir } : {}),
-      ...(db ? { url: db.url, env: { DATABASE_URL: db.url } } : {}),
+      ...(db ? { url: db.url } : {}),
       ...(ctx.values.schema ? { schemaPath: ctx.values.schema as string } : {}),
     })
     if (!r.name) return 0

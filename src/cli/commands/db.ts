@@ -9,7 +9,7 @@ export const dbTestCommand: Command = {
   summary: 'Connect to the database and report server, latency and whether migrations are up to date.',
   options: [MIGRATIONS_DIR_OPTION],
   examples: ['npm run db:test', 'DATABASE_URL=postgresql://app:secret@db:5432/app npm run db:test'],
-  exitCodes: ['0  connected', '4  server unreachable (refused, unknown host, timeout)', '5  authentication failed', '6  database does not exist'],
+  exitCodes: [['OK', 'connected'], 'UNREACHABLE', 'AUTH_FAILED', 'DATABASE_MISSING'],
   async run(ctx) {
     const db = await ctx.database()
     const c = await checkConnection(libOptions(ctx, db.url))

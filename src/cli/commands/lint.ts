@@ -38,7 +38,7 @@ export const lintCommand: Command = {
     MIGRATIONS_DIR_OPTION,
   ],
   examples: ['npm run migrate:lint', 'npm run migrate:lint -- --big-table-rows=50000', 'npm run migrate:lint -- --accept=007_add_database_rules --reason="applied to empty tables before the lint gate"'],
-  exitCodes: ['0  no errors (or all accepted by the baseline)', '1  errors: a locking operation on a big table, missing lock_timeout, a destructive change without a data-keeping down.sql', '2  bad arguments'],
+  exitCodes: [['OK', 'no errors (or all accepted by the baseline)'], ['FAILED', 'errors: a locking operation on a big table, missing lock_timeout, a destructive change without a data-keeping down.sql'], ['BAD_INPUT', 'bad arguments'], ['HISTORY', 'a migration folder without migration.sql']],
   async run(ctx) {
     const rowsArg = ctx.values['big-table-rows'] as string | undefined
     const bigTableRows = rowsArg === undefined ? undefined : /^\d+$/.test(rowsArg) ? Number(rowsArg) : NaN

@@ -23,7 +23,7 @@ export const partitionsCommand: Command = {
     { name: 'width', type: 'string', valueName: '<ids>', description: 'Ids per new partition (default: as the newest partition; 1000000 at first)' },
   ],
   examples: ['npm run messages:partitions', 'npm run messages:partitions -- --ahead=24', '*/10 * * * * cd /srv/watify && npm run -s messages:partitions'],
-  exitCodes: ['0  the partitions exist', '2  bad arguments, or messages is not partitioned (run `npm run migrate`)', '8  a lock was not granted in time; nothing changed, run it again'],
+  exitCodes: [['OK', 'the partitions exist'], ['BAD_INPUT', 'bad arguments, or messages is not partitioned (run `npm run migrate`)'], ['TIMEOUT', 'a lock was not granted in time; nothing changed, run it again']],
   async run(ctx) {
     const ahead = wholeNumber(ctx.values.ahead, 'ahead', 0, 'npm run messages:partitions -- --ahead=4') ?? 4
     const width = wholeNumber(ctx.values.width, 'width', 1000, 'npm run messages:partitions -- --width=1000000')
@@ -48,7 +48,7 @@ export const retainCommand: Command = {
     { name: 'accept-data-loss', type: 'boolean', description: 'Go ahead without asking (needed without a terminal)' },
   ],
   examples: ['npm run messages:retain -- --older-than="1 year" --dry-run', 'npm run messages:retain -- --older-than="1 year" --archive=/backups/messages --accept-data-loss'],
-  exitCodes: ['0  dropped (or nothing old enough)', '2  bad arguments', '7  refused: it would drop rows, and no terminal / no --accept-data-loss; nothing changed'],
+  exitCodes: [['OK', 'dropped (or nothing old enough)'], 'BAD_INPUT', ['DATA_LOSS_REFUSED', 'refused: it would drop rows, and no terminal / no --accept-data-loss; nothing changed']],
   async run(ctx) {
     const olderThan = ctx.values['older-than']
     if (typeof olderThan !== 'string' || olderThan.trim() === '') {

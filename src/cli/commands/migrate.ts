@@ -6,14 +6,15 @@ import { TIMEOUT_OPTIONS, timeoutOptions } from '../safety.ts'
 export const migrateCommand: Command = {
   name: 'migrate',
   scriptNames: ['migrate', 'migrate:run'],
+  guardsNpm: true,
   summary: 'Apply pending migrations, each in its own transaction (Prisma `migrate deploy` semantics).',
   options: [...TIMEOUT_OPTIONS, MIGRATIONS_DIR_OPTION],
   examples: ['npm run migrate', 'npm run migrate:run', 'DATABASE_URL=postgresql://app:secret@db:5432/app npm run migrate'],
   exitCodes: [
-    '0  all migrations applied',
-    '1  a migration failed (rolled back, recorded as failed)',
-    '3  a failed, edited, missing or out-of-order migration, or one with its own COMMIT/ROLLBACK, blocks the deploy; nothing applied',
-    '8  a table lock was not granted in time (that migration rolled back; earlier ones stay applied)',
+    ['OK', 'all migrations applied'],
+    ['FAILED', 'a migration failed (rolled back, recorded as failed)'],
+    ['HISTORY', 'a failed, edited, missing or out-of-order migration, a folder without migration.sql, or one with its own COMMIT/ROLLBACK, blocks the deploy; nothing applied'],
+    ['TIMEOUT', 'a table lock was not granted in time (that migration rolled back; earlier ones stay applied)'],
   ],
   async run(ctx) {
     const timeouts = timeoutOptions(ctx.values)

@@ -8,16 +8,17 @@ import { TIMEOUT_OPTIONS, canAsk, confirm, printLoss, runConfirmed, timeoutOptio
 export const resetCommand: Command = {
   name: 'migrate:reset',
   scriptNames: ['migrate:reset'],
+  guardsNpm: true,
   summary: 'Drop the schema with ALL its tables and data, re-apply every migration, then seed.',
   options: [
-    { name: 'force', type: 'boolean', description: 'Do not ask for confirmation (required without a terminal)' },
-    { name: 'dry-run', type: 'boolean', description: 'Print exactly what data the drop would destroy; change nothing' },
+    { name: 'force', type: 'boolean', description: 'Do not ask for confirmation (required without a terminal); counts only after `--`', typedOnly: true },
+    { name: 'dry-run', type: 'boolean', description: 'Print exactly what data the drop would destroy; change nothing', fromNpm: true },
     { name: 'skip-seed', type: 'boolean', description: 'Do not run `prisma db seed` afterwards' },
     ...TIMEOUT_OPTIONS,
     MIGRATIONS_DIR_OPTION,
   ],
   examples: ['npm run migrate:reset', 'npm run migrate:reset -- --dry-run', 'npm run migrate:reset -- --force --skip-seed'],
-  exitCodes: ['0  reset done', '1  cancelled, or a migration or the seed failed', '7  refused: no terminal to confirm on and no --force; nothing changed', '8  a table lock was not granted in time; nothing changed'],
+  exitCodes: [['OK', 'reset done'], ['FAILED', 'cancelled, or a migration or the seed failed'], 'HISTORY', ['DATA_LOSS_REFUSED', 'refused: no terminal to confirm on and no --force typed after `--`; nothing changed'], ['TIMEOUT', 'a table lock was not granted in time; nothing changed']],
   async run(ctx) {
     const force = ctx.values.force === true
     const dryRun = ctx.values['dry-run'] === true

@@ -8,12 +8,13 @@ import { TIMEOUT_OPTIONS, canAsk, printLoss, runConfirmed, timeoutOptions, withR
 export const rollbackCommand: Command = {
   name: 'migrate:rollback',
   scriptNames: ['migrate:rollback'],
+  guardsNpm: true,
   summary: 'Undo applied migrations with their down.sql, newest first (default: the last one), all in one transaction.',
   options: [
-    { name: 'steps', type: 'string', valueName: '<n>', description: 'Roll back the last n applied migrations (default 1)' },
-    { name: 'to', type: 'string', valueName: '<migration>', description: 'Roll back everything after <migration> and keep it (folder name, or name without its number)', npmAliases: ['token-description'] },
-    { name: 'dry-run', type: 'boolean', description: 'Print the plan, its SQL and exactly what data it would destroy; change nothing' },
-    { name: 'accept-data-loss', type: 'boolean', description: 'Go ahead although data would be lost (needed without a terminal when it would)' },
+    { name: 'steps', type: 'string', valueName: '<n>', description: 'Roll back the last n applied migrations (default 1)', fromNpm: true },
+    { name: 'to', type: 'string', valueName: '<migration>', description: 'Roll back everything after <migration> and keep it (folder name, or name without its number)', npmAliases: ['token-description'], fromNpm: true },
+    { name: 'dry-run', type: 'boolean', description: 'Print the plan, its SQL and exactly what data it would destroy; change nothing', fromNpm: true },
+    { name: 'accept-data-loss', type: 'boolean', description: 'Go ahead although data would be lost (needed without a terminal when it would)', typedOnly: true },
     ...TIMEOUT_OPTIONS,
     MIGRATIONS_DIR_OPTION,
   ],
@@ -25,12 +26,12 @@ export const rollbackCommand: Command = {
     'npm run migrate:rollback -- --steps=3 --accept-data-loss',
   ],
   exitCodes: [
-    '0  rolled back (or nothing to do)',
-    '1  a down.sql failed or is missing; nothing was rolled back',
-    '2  bad arguments; nothing was touched',
-    '3  migration.sql edited since applied, or a down.sql with its own COMMIT/ROLLBACK',
-    '7  refused: it would destroy data, and no terminal / no --accept-data-loss; nothing changed',
-    '8  a table lock was not granted in time, or a statement ran too long; nothing changed',
+    ['OK', 'rolled back (or nothing to do)'],
+    ['FAILED', 'a down.sql failed or is missing; nothing was rolled back'],
+    ['BAD_INPUT', 'bad arguments, or a URL schema changes cannot use; nothing was touched'],
+    ['HISTORY', 'migration.sql edited since applied, a folder without migration.sql, or a down.sql with its own COMMIT/ROLLBACK'],
+    ['DATA_LOSS_REFUSED', 'refused: it would destroy data, and no terminal / no --accept-data-loss typed after `--`; nothing changed'],
+    ['TIMEOUT', 'a table lock was not granted in time, or a statement ran too long; nothing changed'],
   ],
   async run(ctx) {
     const rawSteps = ctx.values.steps as string | undefined
@@ -47,7 +48,7 @@ export const rollbackCommand: Command = {
     // Before connecting: bad combinations fail fast and touch nothing.
     validateRollbackArgs({ steps, to })
     const timeouts = timeoutOptions(ctx.values)
-    for (const f of ctx.fromNpm) ctx.out.out(`Using: ${formatValue(f.option, f.value)} (given before \`--\`; npm passed it as ${f.envKey})`)
+    for (const f of ctx.fromNpm) ctx.out.out(`Using: ${formatValue(f.option, f.value)} (given before \`--\` or an npm setting; npm passed it as ${f.envKey})`)
     const db = await ctx.database()
     ctx.out.out(databaseLine(db))
     const opts: RollbackOptions = { ...libOptions(ctx, db.url), ...timeouts, ...(steps !== undefined ? { steps } : {}), ...(to !== undefined ? { to } : {}) }

@@ -19,7 +19,7 @@ export const scaleCheckCommand: Command = {
     { name: 'json', type: 'boolean', description: 'Print one JSON object (for scripts)' },
   ],
   examples: ['npm run scale:check', 'npm run scale:check -- --json', 'DATABASE_URL=postgresql://app:secret@db:5432/app npm run scale:check'],
-  exitCodes: ['0  every finding is accepted by the plan', '1  a constraint, index, foreign key, trigger or table breaks the plan (not in its accepted list)', '2  bad arguments or an unreadable plan', '4  server unreachable', '5  authentication failed', '6  database does not exist'],
+  exitCodes: [['OK', 'every finding is accepted by the plan'], ['FAILED', 'a constraint, index, foreign key, trigger or table breaks the plan (not in its accepted list)'], ['BAD_INPUT', 'bad arguments or an unreadable plan'], 'UNREACHABLE', 'AUTH_FAILED', 'DATABASE_MISSING'],
   async run(ctx) {
     const db = await ctx.database()
     const conn = await connect(db.url, { applicationName: 'wateen-scale-check' })

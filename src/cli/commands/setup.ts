@@ -5,10 +5,11 @@ import { databaseLine, printStatus } from '../render.ts'
 export const setupCommand: Command = {
   name: 'setup',
   scriptNames: ['setup'],
+  guardsNpm: true,
   summary: 'First run on a fresh machine: find or start the database, apply migrations, seed, show status.',
   options: [{ name: 'skip-seed', type: 'boolean', description: 'Do not run `prisma db seed`' }, MIGRATIONS_DIR_OPTION],
   examples: ['npm run setup', 'DATABASE_URL=postgresql://app:secret@db:5432/app npm run setup'],
-  exitCodes: ['0  ready', '1  a migration or the seed failed', '3..6  see `migrate`/`db:test`'],
+  exitCodes: [['OK', 'ready'], ['FAILED', 'a migration or the seed failed'], 'HISTORY', 'TIMEOUT'],
   async run(ctx) {
     const db = await ctx.database()
     ctx.out.out(databaseLine(db))

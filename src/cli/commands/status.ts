@@ -8,7 +8,7 @@ export const statusCommand: Command = {
   summary: 'Show every migration: applied (when), pending, failed or rolled back, with its down.sql and checksum.',
   options: [{ name: 'json', type: 'boolean', description: 'Print one JSON object (for scripts)' }, MIGRATIONS_DIR_OPTION],
   examples: ['npm run migrate:status', 'npm run migrate:status -- --json'],
-  exitCodes: ['0  up to date', '1  migrations are pending', '3  needs attention: a failed, edited, out-of-order migration, one missing locally, or an invalid index'],
+  exitCodes: [['OK', 'up to date'], ['FAILED', 'migrations are pending'], ['HISTORY', 'needs attention: a failed, edited, out-of-order migration, one missing locally, a folder without migration.sql, or an invalid index']],
   async run(ctx) {
     const db = await ctx.database()
     const s = await status(libOptions(ctx, db.url))

@@ -12,8 +12,9 @@ export const verifyCommand: Command = {
   ],
   examples: ['npm run migrate:verify', 'npm run migrate:verify -- --skip-seed'],
   exitCodes: [
-    '0  every migration goes up, down and up again with identical catalogs, and on seeded data each rollback reports exactly what it destroys and applies again',
-    '1  a difference or failure (named per object)',
+    ['OK', 'every migration goes up, down and up again with identical catalogs, and on seeded data each rollback reports exactly what it destroys and applies again'],
+    ['FAILED', 'a difference or failure (named per object)'],
+    ['HISTORY', 'a folder without migration.sql'],
   ],
   async run(ctx) {
     const db = await ctx.database()

@@ -1,9 +1,9 @@
 // Who runs PostgreSQL. It refuses to run as root: as root we run it as the OS
 // user `postgres` (created if needed) and make sure that user can reach its files.
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { runProcess } from '../../process.ts'
 import type { Binaries } from './binaries.ts'
 import { USER } from './settings.ts'
 import type { Log } from './util.ts'
@@ -15,27 +15,14 @@ export interface RunAs {
 }
 
 /** Runs a program, as another OS user when `as` says so, and collects its output. */
-export function run(file: string, args: string[], as: RunAs, timeoutMs = 120_000): Promise<{ code: number | null; out: string }> {
+export async function run(file: string, args: string[], as: RunAs, timeoutMs = 120_000): Promise<{ code: number | null; out: string }> {
   // PG* variables (PGDATA, PGPORT...) would silently change what pg_ctl/initdb do.
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v
   env.LC_ALL = 'C' // English messages, and no dependence on the caller's locale
-  return new Promise((resolve, reject) => {
-    // cwd '/': the caller's folder may not be reachable by the postgres user.
-    const child = spawn(file, args, { uid: as.uid, gid: as.gid, env, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()))
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('error', (err) => {
-      clearTimeout(timer)
-      reject(new Error(`Cannot run ${file}: ${err.message}`, { cause: err }))
-    })
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, out })
-    })
-  })
+  // cwd '/': the caller's folder may not be reachable by the postgres user.
+  const r = await runProcess(file, args, { uid: as.uid, gid: as.gid, env, cwd: '/', timeoutMs })
+  return { code: r.code, out: r.output }
 }
 
 export function isRoot(): boolean {
