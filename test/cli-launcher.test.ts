@@ -21,7 +21,7 @@ function scratchProject(): string {
   const base = path.join(ROOT, 'test', '.tmp')
   mkdirSync(base, { recursive: true })
   const dir = mkdtempSync(path.join(base, 'launcher-'))
-  for (const rel of ['bin', 'scripts/build-cli.mjs', 'src/cli', 'src/migrate', 'src/db', 'src/engine', 'src/sql', 'src/process.ts', 'prisma/migrations', 'package.json', 'tsconfig.json']) {
+  for (const rel of ['bin', 'scripts/build-cli.mjs', 'src/cli', 'src/migrate', 'src/db', 'src/engine', 'src/sql', 'src/scale', 'src/process.ts', 'prisma/migrations', 'package.json', 'tsconfig.json']) {
     cpSync(path.join(ROOT, rel), path.join(dir, rel), { recursive: true })
   }
   return dir

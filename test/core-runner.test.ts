@@ -38,7 +38,7 @@ describe('one runner, one loss report', () => {
     const db = await seeded.copy()
     const m = copyOfRealMigrations()
     try {
-      addMigration(m.dir, '010_noop', 'SELECT 1;\n', 'ALTER TABLE subscribers ALTER COLUMN name TYPE varchar(255) USING left(name, 3);\n')
+      addMigration(m.dir, '900_noop', 'SELECT 1;\n', 'ALTER TABLE subscribers ALTER COLUMN name TYPE varchar(255) USING left(name, 3);\n')
       await deploy({ url: db.url, migrationsDir: m.dir })
       const before = await names(db.url)
       const dry = await runCli(['migrate:rollback', '--dry-run'], { url: db.url, migrationsDir: m.dir })
@@ -51,7 +51,7 @@ describe('one runner, one loss report', () => {
       assert.equal(real.code, 7, real.err.join('\n'))
       assert.ok(real.err.some((l) => l.includes(line.trim())), real.err.join('\n'))
       assert.deepEqual(await names(db.url), before)
-      assert.equal((await historyOf(db.url)).at(-1), '010_noop applied')
+      assert.equal((await historyOf(db.url)).at(-1), '900_noop applied')
     } finally {
       m.remove()
       await db.drop()
@@ -62,13 +62,13 @@ describe('one runner, one loss report', () => {
     const db = await seeded.copy()
     const m = copyOfRealMigrations()
     try {
-      addMigration(m.dir, '010_x', 'CREATE TABLE x (id int);\nINSERT INTO x VALUES (1);\n', '-- nothing here\n\n')
+      addMigration(m.dir, '900_x', 'CREATE TABLE x (id int);\nINSERT INTO x VALUES (1);\n', '-- nothing here\n\n')
       await deploy({ url: db.url, migrationsDir: m.dir })
       const r = await runCli(['migrate:rollback', '--accept-data-loss'], { url: db.url, migrationsDir: m.dir })
       assert.equal(r.code, 1, r.err.join('\n'))
-      assert.match(r.err[0]!, /010_x\/down\.sql` has no statement \(empty, or only comments\)/)
+      assert.match(r.err[0]!, /900_x\/down\.sql` has no statement \(empty, or only comments\)/)
       assert.deepEqual(await query(db.url, 'SELECT count(*)::int AS n FROM x'), [{ n: 1 }])
-      assert.equal((await historyOf(db.url)).at(-1), '010_x applied')
+      assert.equal((await historyOf(db.url)).at(-1), '900_x applied')
     } finally {
       m.remove()
       await db.drop()
@@ -79,11 +79,11 @@ describe('one runner, one loss report', () => {
     const db = await seeded.copy()
     const m = copyOfRealMigrations()
     try {
-      addMigration(m.dir, '010_other', "CREATE SCHEMA other;\nSET search_path TO other;\nSET lock_timeout = '5s';\nCREATE TABLE in_other (id int);\n", 'DROP TABLE other.in_other;\nDROP SCHEMA other;\n')
-      addMigration(m.dir, '011_here', 'CREATE TABLE here (id int);\n', 'DROP TABLE here;\n')
+      addMigration(m.dir, '900_other', "CREATE SCHEMA other;\nSET search_path TO other;\nSET lock_timeout = '5s';\nCREATE TABLE in_other (id int);\n", 'DROP TABLE other.in_other;\nDROP SCHEMA other;\n')
+      addMigration(m.dir, '901_here', 'CREATE TABLE here (id int);\n', 'DROP TABLE here;\n')
       const r = await runCli(['migrate'], { url: db.url, migrationsDir: m.dir })
       assert.equal(r.code, 0, r.err.join('\n'))
-      assert.ok(r.out.some((l) => /^Ignored: `.*010_other\/migration\.sql` line 3 sets lock_timeout = 5s; the command's limits \(lock 3s, statement 5min\) hold/.test(l)), r.out.join('\n'))
+      assert.ok(r.out.some((l) => /^Ignored: `.*900_other\/migration\.sql` line 3 sets lock_timeout = 5s; the command's limits \(lock 3s, statement 5min\) hold/.test(l)), r.out.join('\n'))
       assert.deepEqual(await query(db.url, `SELECT to_regclass('public.here') IS NOT NULL AS here, to_regclass('other.in_other') IS NOT NULL AS other`), [{ here: true, other: true }])
       const back = await runCli(['migrate:rollback', '--steps=2'], { url: db.url, migrationsDir: m.dir })
       assert.equal(back.code, 0, back.err.join('\n'))
@@ -100,7 +100,7 @@ describe('one runner, one loss report', () => {
     const holder = new pg.Client({ connectionString: db.url })
     await holder.connect()
     try {
-      addMigration(m.dir, '010_wait', "SET lock_timeout = '5s';\nALTER TABLE users ADD COLUMN nick text;\n", 'ALTER TABLE users DROP COLUMN nick;\n')
+      addMigration(m.dir, '900_wait', "SET lock_timeout = '5s';\nALTER TABLE users ADD COLUMN nick text;\n", 'ALTER TABLE users DROP COLUMN nick;\n')
       await holder.query('BEGIN')
       await holder.query('LOCK TABLE users IN ACCESS SHARE MODE')
       const t0 = performance.now()
@@ -110,7 +110,7 @@ describe('one runner, one loss report', () => {
       assert.match(r.err[0]!, /a table lock was not granted within 0\.5s, 3 times/)
       // 3 waits of 0.5 s and pauses of 0.5 s and 1 s; the file's 5 s would take 15 s or more.
       assert.ok(secs < 10, `took ${secs}s`)
-      assert.ok(!(await historyOf(db.url)).some((h) => h.startsWith('010_wait')))
+      assert.ok(!(await historyOf(db.url)).some((h) => h.startsWith('900_wait')))
     } finally {
       await holder.end()
       m.remove()
@@ -124,14 +124,14 @@ describe('one runner, one loss report', () => {
     const holder = new pg.Client({ connectionString: db.url })
     await holder.connect()
     try {
-      addMigration(m.dir, '010_nowait', 'LOCK TABLE users IN SHARE MODE NOWAIT;\nALTER TABLE users ADD COLUMN nick text;\n', 'ALTER TABLE users DROP COLUMN nick;\n')
+      addMigration(m.dir, '900_nowait', 'LOCK TABLE users IN SHARE MODE NOWAIT;\nALTER TABLE users ADD COLUMN nick text;\n', 'ALTER TABLE users DROP COLUMN nick;\n')
       await holder.query('BEGIN')
       await holder.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE')
       const r = await runCli(['migrate'], { url: db.url, migrationsDir: m.dir })
       assert.equal(r.code, 1, r.err.join('\n'))
-      assert.match(r.err[0]!, /^Error: Migration `010_nowait` failed and was rolled back \(the database is as before it\): could not obtain lock on relation "users"/)
+      assert.match(r.err[0]!, /^Error: Migration `900_nowait` failed and was rolled back \(the database is as before it\): could not obtain lock on relation "users"/)
       assert.ok(!r.out.some((l) => l.startsWith('Waiting:')), r.out.join('\n'))
-      assert.equal((await historyOf(db.url)).at(-1), '010_nowait failed')
+      assert.equal((await historyOf(db.url)).at(-1), '900_nowait failed')
     } finally {
       await holder.end()
       m.remove()
@@ -143,7 +143,7 @@ describe('one runner, one loss report', () => {
     const db = await seeded.copy()
     const m = copyOfRealMigrations()
     try {
-      addMigration(m.dir, '010_mark', 'SELECT 1;\n', '-- watify:no-transaction\nDELETE FROM messages WHERE id % 10 = 0;\n')
+      addMigration(m.dir, '900_mark', 'SELECT 1;\n', '-- watify:no-transaction\nDELETE FROM messages WHERE id % 10 = 0;\n')
       await deploy({ url: db.url, migrationsDir: m.dir })
       const n = (await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM messages WHERE id % 10 = 0`))[0]!.n
       assert.ok(n > 0)
@@ -171,7 +171,7 @@ describe('one runner, one loss report', () => {
     let committed = 0
     const writer = new pg.Client({ connectionString: db.url })
     try {
-      addMigration(m.dir, '010_log', 'CREATE TABLE event_log (id serial PRIMARY KEY, at timestamptz DEFAULT now());\n', 'DROP TABLE event_log;\n')
+      addMigration(m.dir, '900_log', 'CREATE TABLE event_log (id serial PRIMARY KEY, at timestamptz DEFAULT now());\n', 'DROP TABLE event_log;\n')
       await deploy({ url: db.url, migrationsDir: m.dir })
       await writer.connect()
       const writing = (async () => {
@@ -203,10 +203,10 @@ describe('one runner, one loss report', () => {
     const db = await seeded.copy()
     const m = copyOfRealMigrations()
     try {
-      addMigration(m.dir, '010_part', '-- watify:no-transaction\nCREATE TABLE part_a (id int);\nCREATE TABLE part_b (id int);\nSELECT 1/0;\nCREATE TABLE part_c (id int);\n', 'DROP TABLE part_c;\nDROP TABLE part_b;\nDROP TABLE part_a;\n')
+      addMigration(m.dir, '900_part', '-- watify:no-transaction\nCREATE TABLE part_a (id int);\nCREATE TABLE part_b (id int);\nSELECT 1/0;\nCREATE TABLE part_c (id int);\n', 'DROP TABLE part_c;\nDROP TABLE part_b;\nDROP TABLE part_a;\n')
       const first = await runCli(['migrate'], { url: db.url, migrationsDir: m.dir })
       assert.equal(first.code, 1, first.err.join('\n'))
-      assert.match(first.err[0]!, /Migration `010_part` failed at statement 3 of 4: division by zero/)
+      assert.match(first.err[0]!, /Migration `900_part` failed at statement 3 of 4: division by zero/)
       assert.ok(first.err.includes('Statements 1 to 2 of 4 were applied and stay: it runs outside a transaction.'), first.err.join('\n'))
       const again = await runCli(['migrate'], { url: db.url, migrationsDir: m.dir })
       assert.equal(again.code, 3)
@@ -216,8 +216,8 @@ describe('one runner, one loss report', () => {
       assert.ok(status.out.some((l) => l.includes('statements 1 to 2 of 4 stay applied')), status.out.join('\n'))
       const dry = await runCli(['migrate:rollback', '--dry-run'], { url: db.url, migrationsDir: m.dir })
       assert.equal(dry.code, 3, dry.out.join('\n'))
-      assert.match(dry.err[0]!, /Cannot roll back: `010_part` failed part-way outside a transaction \(statements 1 to 2 of 4 of it stay applied\)/)
-      assert.equal((await historyOf(db.url)).filter((h) => h.startsWith('009_')).at(-1), '009_broadcast_indexes applied')
+      assert.match(dry.err[0]!, /Cannot roll back: `900_part` failed part-way outside a transaction \(statements 1 to 2 of 4 of it stay applied\)/)
+      assert.equal((await historyOf(db.url)).filter((h) => h.startsWith('010_')).at(-1), '010_partition_messages applied')
     } finally {
       m.remove()
       await db.drop()
@@ -295,7 +295,7 @@ describe('one runner, one loss report', () => {
     const db = await seeded.copy()
     const m = copyOfRealMigrations()
     try {
-      addMigration(m.dir, '010_t', 'CREATE TABLE t (id int);\nINSERT INTO t SELECT generate_series(1, 10);\n', 'DROP TABLE t;\n')
+      addMigration(m.dir, '900_t', 'CREATE TABLE t (id int);\nINSERT INTO t SELECT generate_series(1, 10);\n', 'DROP TABLE t;\n')
       await deploy({ url: db.url, migrationsDir: m.dir })
       const cmd = [TSX, MAIN, 'migrate:rollback'].map((x) => `'${x}'`).join(' ')
       const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, env: cleanEnv({ DATABASE_URL: db.url, MIGRATIONS_DIR: m.dir }), stdio: ['pipe', 'pipe', 'pipe'] })

@@ -22,18 +22,21 @@ after(() => t.close())
 
 // The live catalog: constraints and unique indexes of the application's tables (Prisma's
 // own _prisma_migrations excluded), with their columns in key order.
+// A partition's rules are its partitioned table's (errors name the partition's copy, mapped back);
+// watify:internal tables are kept by triggers that raise the parent rule's name.
+const OWN_TABLE = `NOT t.relispartition AND coalesce(obj_description(t.oid, 'pg_class'), '') NOT LIKE 'watify:internal%'`
 const CATALOG_SQL = `
 SELECT c.conname AS name, c.contype::text AS type, t.relname AS table,
        array(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, o)
                JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o) AS columns
   FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
- WHERE t.relnamespace = current_schema()::regnamespace AND c.contype IN ('c', 'u', 'f', 'p', 'x') AND t.relname NOT LIKE '\\_%'
+ WHERE t.relnamespace = current_schema()::regnamespace AND c.contype IN ('c', 'u', 'f', 'p', 'x') AND t.relname NOT LIKE '\\_%' AND ${OWN_TABLE}
 UNION ALL
 SELECT i.relname, 'i', t.relname,
        array(SELECT a.attname::text FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(n, o)
                JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n ORDER BY k.o)
   FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid JOIN pg_class t ON t.oid = ix.indrelid
- WHERE t.relnamespace = current_schema()::regnamespace AND ix.indisunique AND t.relname NOT LIKE '\\_%'
+ WHERE t.relnamespace = current_schema()::regnamespace AND ix.indisunique AND t.relname NOT LIKE '\\_%' AND ${OWN_TABLE}
    AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid AND c.contype IN ('u', 'p', 'x'))`
 // SQLSTATEs raised by the schema's functions (RAISE ... USING ERRCODE = '...').
 const RAISES_SQL = `

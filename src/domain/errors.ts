@@ -180,6 +180,9 @@ export function toWatifyError(err: unknown, ctx: ErrorContext = {}): unknown {
       return r.kind === kind && r.fields.join() === fields && (f.table === undefined || r.table === f.table)
     })
   }
+  // A partition's copy of a rule (`messages_p2000000_pkey`) is the partitioned table's rule.
+  const partitioned = f.constraint && !DATABASE_RULES[f.constraint] ? /^(\w+)_p\d+_(\w+)$/.exec(f.constraint) : null
+  if (partitioned && DATABASE_RULES[`${partitioned[1]}_${partitioned[2]}`]) f.constraint = `${partitioned[1]}_${partitioned[2]}`
   const known = f.constraint ? DATABASE_RULES[f.constraint] : undefined
   const fromRule = (cls: DomainErrorClass) =>
     build(cls, { rule: f.constraint ?? `${f.table ?? 'unknown'}_rule`, fields: known?.fields ?? (f.column ? [camel(f.column)] : []), table: known?.table ?? f.table ?? null, code: f.code, message: f.message }, err)

@@ -11,9 +11,8 @@
 -- messages_campaign_id_subscriber_id_key keep their names; the engine stand-in shows them
 -- to Prisma as the unique indexes they stand for (src/engine/partitions.ts).
 -- Runs outside a transaction, one statement at a time: every statement can run again, so
--- after a failure part-way the fix is to run it again from the top.
-
-SET lock_timeout = '5s';
+-- after a failure part-way the fix is to run it again from the top. The command's
+-- --lock-timeout bounds every lock it waits for (npm run migrate, npx prisma migrate deploy).
 
 ----------------------------------------------------------------------------------
 -- the unique rules, kept in lookup tables
