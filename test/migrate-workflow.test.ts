@@ -13,6 +13,7 @@ import { adminQuery, createTestDatabase, query, type TestDatabase } from './help
 import { run, type Run } from './helpers/prisma.ts'
 import { SCHEMA_CHANGES, type SchemaChange } from './helpers/schema-changes.ts'
 import { cleanEnv, ROOT } from './fixtures/cli.ts'
+import { seededTemplate } from './helpers/seeded.ts'
 
 const engineReady = existsSync(path.join(ROOT, 'bin', 'schema-engine.mjs'))
 
@@ -73,20 +74,17 @@ function editSchema(p: Project, change: SchemaChange): void {
 const newMigrations = (p: Project) => readdirSync(path.join(p.dir, 'prisma', 'migrations')).filter((n) => !readdirSync(path.join(ROOT, 'prisma', 'migrations')).includes(n))
 
 describe('the everyday workflow on a copy of the project and its real history', { skip: !engineReady && 'needs the schema engine stand-in (npm run build)', concurrency: 2 }, () => {
-  let seeded: TestDatabase
+  // The real history applied and the demo data seeded (shared by the run); each test clones it.
+  let seeded: Awaited<ReturnType<typeof seededTemplate>>
   before(async () => {
-    // Shared set-up: the real history applied and the demo data seeded once; each test clones it.
-    seeded = await createTestDatabase('workflow_seed')
-    const env = cleanEnv({ DATABASE_URL: seeded.url })
-    ok(await run(process.execPath, [path.join(ROOT, 'bin', 'watify.mjs'), 'migrate'], { env }), 'migrate')
-    ok(await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'seeds', 'index.ts')], { env }), 'seed')
+    seeded = await seededTemplate('workflow')
   })
   after(async () => {
     await seeded?.drop()
   })
 
   test('npx prisma migrate dev, use the field, npm run migrate:rollback (generates down.sql), npm run migrate', async () => {
-    const p = await copyProject(seeded.name, 'workflow_dev')
+    const p = await copyProject(seeded.template.name, 'workflow_dev')
     try {
       const change = SCHEMA_CHANGES.find((c) => c.kind === 'add column')!
       const data = await tableData(p.db.url, change.table)
@@ -121,7 +119,7 @@ describe('the everyday workflow on a copy of the project and its real history', 
   // One copy, one change after another: each migration lands on top of the previous ones, as
   // a real history grows, and one migrate:verify at the end checks every down.sql of it.
   test('npm run migrate:create for each kind of change: use it, rollback, migrate; then migrate:verify', async () => {
-    const p = await copyProject(seeded.name, 'workflow_create')
+    const p = await copyProject(seeded.template.name, 'workflow_create')
     try {
       const created: string[] = []
       for (const change of SCHEMA_CHANGES) {
