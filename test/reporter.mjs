@@ -4,7 +4,7 @@
 // It is also the guard that no output of the suite (a test's own output, a
 // failure's diff) shows a password of the servers the suite runs on: it masks
 // any it finds and fails the run.
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { tap } from 'node:test/reporters'
 
@@ -62,12 +62,15 @@ export default async function* reporter(source) {
   /** @type {{ kind: string, where: string, reason: string }[]} */
   const skipped = []
   const failed = []
+  /** Seconds per file: the sum of its top-level tests (what test/run.ts orders the next run by). */
+  const seconds = {}
   async function* watch() {
     for await (const event of source) {
       if (event.type === 'test:pass' || event.type === 'test:fail') {
         const d = event.data
         const file = d.file ? path.relative(process.cwd(), d.file) : ''
         if (file) files.add(file)
+        if (file && d.nesting === 0 && d.name !== d.file) seconds[file] = (seconds[file] ?? 0) + (d.details?.duration_ms ?? 0) / 1000
         const suite = d.details?.type === 'suite'
         // Each file is also reported as a test at nesting 0 when run in its own process.
         const fileLevel = d.nesting === 0 && file && d.name === d.file
@@ -97,9 +100,26 @@ export default async function* reporter(source) {
     failed.push(`the output showed a password ${secrets.leaks} time(s), masked above as ****: assert on masked values (test/helpers/masked.ts)`)
     process.exitCode = 1
   }
+  const slowest = Object.entries(seconds).sort((a, b) => b[1] - a[1])
+  if (slowest.length > 1) {
+    const record = path.join('test', '.tmp', 'durations.json')
+    try {
+      let known = {}
+      try {
+        known = JSON.parse(readFileSync(record, 'utf8'))
+      } catch {
+        // first run
+      }
+      mkdirSync(path.dirname(record), { recursive: true })
+      writeFileSync(record, `${JSON.stringify({ ...known, ...Object.fromEntries(slowest) }, null, 1)}\n`)
+    } catch {
+      // not in a project folder: nothing to remember
+    }
+  }
   const lines = [
     `Summary: ${files.size} files; tests: ${tests.pass} passed, ${tests.fail} failed, ${tests.skip} skipped${tests.todo ? `, ${tests.todo} todo` : ''}; suites skipped: ${suites}`,
     ...skipped.map((s) => `  skipped ${s.kind}: ${s.where}: ${s.reason}`),
+    ...(slowest.length > 1 ? [`  slowest files (s): ${slowest.slice(0, 5).map(([f, t]) => `${path.basename(f)} ${t.toFixed(0)}`).join(', ')}`] : []),
     ...failed.map((f) => `  FAILED: ${f}`),
   ]
   yield `${lines.map((l) => `# ${l}`).join('\n')}\n`
