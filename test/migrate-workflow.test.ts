@@ -39,7 +39,9 @@ async function copyProject(template: string, label: string): Promise<Project> {
   return {
     dir,
     db,
-    sh: (cmd, args) => run(cmd, args, { cwd: dir, env, timeoutMs: 180_000 }),
+    // A guard against a hung command, not a speed limit: migrate:create replays the whole history on
+    // shadow databases, which on a loaded 2-core machine took over 3 minutes (2 min when less loaded).
+    sh: (cmd, args) => run(cmd, args, { cwd: dir, env, timeoutMs: 600_000 }),
     remove: async () => {
       rmSync(dir, { recursive: true, force: true })
       await db.drop()
