@@ -1,7 +1,7 @@
 // The database layer's public surface: the client and its pool, the hot-path API bound to
 // both (src/api, see docs/performance.md), the generated model types and enums, and the
 // password/token helpers for the users table.
-export { api, pool, prisma, replicas } from './client.ts'
+export { api, disconnect, pool, prisma, replicas } from './client.ts'
 export { type ReadRouter, type ReplicaStatus, withReadScope } from './db/replicas.ts'
 export * from './api/index.ts'
 export { NotFoundError, OptedOutError, ReferenceViolationError, toWatifyError, UniquenessError, ValidationError, WatifyError, type WatifyErrorDetails } from './domain/errors.ts'

@@ -2,6 +2,7 @@
 // nothing to roll back, a verify killed part-way, roles that lack a grant, a
 // server that drops the connection. Real CLI processes, exact exit codes.
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import net from 'node:net'
 import path from 'node:path'
@@ -73,15 +74,17 @@ describe('edges', () => {
 
   test('a role without rights on the schema, or without CREATEDB, gets the grant it lacks', async () => {
     const role = `watify_edge_${process.pid}`
+    // A password, so this works on a server that checks them (the embedded one) as on a trust server.
+    const password = randomBytes(12).toString('hex')
     await adminQuery(`DROP ROLE IF EXISTS ${role}`)
-    await adminQuery(`CREATE ROLE ${role} LOGIN`)
+    await adminQuery(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`)
     const fresh = await createTestDatabase('cli_edges_grant')
     try {
       // PostgreSQL 15+: only the owner may create in public. Make that so on older servers too.
       await query(fresh.url, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
       const u = new URL(fresh.url)
       u.username = role
-      u.password = ''
+      u.password = password
       const r = await runCli(['migrate'], { url: u.toString(), migrationsDir: basic })
       assert.equal(r.code, 1, r.stderr)
       assert.deepEqual(r.err, [

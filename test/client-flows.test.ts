@@ -20,9 +20,12 @@ before(async () => {
 })
 
 after(async () => {
-  // Prisma does not end a pool it was given: both are closed, the pool last.
-  await lib?.prisma.$disconnect()
-  await lib?.pool.end()
+  // Prisma does not end a pool it was given: disconnect() closes both, the pool last.
+  if (lib) {
+    await lib.disconnect()
+    assert.equal(lib.pool.ended, true, 'disconnect() ended the pool')
+    await lib.disconnect() // a second call is harmless
+  }
   await db?.drop()
 })
 

@@ -3,6 +3,9 @@
 // the environment before the module is used), and is stopped and deleted at the end.
 // Each test stands alone: the ones on the shared server start it when they need it
 // (mainServer()), and the ones about a fresh cluster make their own.
+// Root and non-root both run every test: as root the server runs as the `postgres`
+// OS user, otherwise as the user itself; the assertions follow who runs them.
+// URLs carry the server's password: they are compared with equalSecret / matchMasked.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs'
@@ -13,9 +16,12 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
 
+import { equalSecret, matchMasked } from './helpers/masked.ts'
+
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const base = mkdtempSync(path.join(os.tmpdir(), 'watify-embedded-'))
 chmodSync(base, 0o755) // mkdtemp makes it 0700; one test covers that case on purpose
+const asRoot = process.getuid?.() === 0
 const mainDir = path.join(base, 'main', 'data')
 
 function portIsFree(port: number): Promise<boolean> {
@@ -135,15 +141,11 @@ after(async () => {
 })
 
 describe('embedded PostgreSQL', () => {
-  before(() => {
-    assert.equal(process.getuid?.(), 0, 'these tests check the run-as-root path; run them as root (CI does)')
-  })
-
   test('settings come from WATIFY_EMBEDDED_DIR / WATIFY_EMBEDDED_PORT', () => {
     assert.deepEqual(embeddedSettings(), { port: mainPort, portSource: 'environment', dataDir: mainDir, user: 'postgres', database: 'watify' })
   })
 
-  test('cold start creates a UTF8 cluster and the watify database, run by the postgres OS user', async (t) => {
+  test(`cold start creates a UTF8 cluster and the watify database, run by ${asRoot ? 'the postgres OS user (PostgreSQL refuses root)' : 'the user who started it'}`, async (t) => {
     const dir = path.join(base, 'cold', 'data')
     const port = await freePort()
     started.push({ dir, port })
@@ -155,7 +157,8 @@ describe('embedded PostgreSQL', () => {
     assert.equal(server.startedNow, true)
     assert.equal(server.port, port)
     assert.equal(server.dataDir, dir)
-    assert.match(url, new RegExp(`^postgresql://postgres:[A-Za-z0-9_-]{20,}@127\\.0\\.0\\.1:${port}/watify$`))
+    matchMasked(url, new RegExp(`^postgresql://postgres:\\*\\*\\*\\*@127\\.0\\.0\\.1:${port}/watify$`))
+    assert.ok(/^[A-Za-z0-9_-]{20,}$/.test(new URL(url).password), 'a random password of 20+ URL-safe characters')
     assert.deepEqual(lines, [
       `Creating the embedded PostgreSQL cluster in ${dir}`,
       `Embedded PostgreSQL started on 127.0.0.1:${port} (data: ${dir})`,
@@ -172,8 +175,8 @@ describe('embedded PostgreSQL', () => {
     assert.deepEqual({ enc: db?.enc, collate: db?.datcollate, me: db?.me }, { enc: 'UTF8', collate: 'C', me: 'postgres' })
     assert.match(db?.version ?? '', /^17\d{4}$/)
 
-    // PostgreSQL refuses root: the server runs as the `postgres` OS user.
-    const pgUid = Number(readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'))?.split(':')[2])
+    // PostgreSQL refuses root: as root the server runs as the `postgres` OS user, otherwise as ourselves.
+    const pgUid = asRoot ? Number(readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'))?.split(':')[2]) : process.getuid!()
     const status = readFileSync(`/proc/${postmasterPid(dir)}/status`, 'utf8')
     assert.equal(Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]), pgUid)
     assert.equal(statSync(dir).uid, pgUid)
@@ -199,7 +202,7 @@ describe('embedded PostgreSQL', () => {
     const again = await ensureEmbeddedServer({ log: (l) => lines.push(l) })
     t.diagnostic(`warm ensure (already running): ${Math.round(performance.now() - t0)} ms`)
     assert.equal(again.startedNow, false)
-    assert.equal(again.url, url)
+    equalSecret(again.url, url)
     assert.equal(postmasterPid(mainDir), pid)
     assert.deepEqual(lines, [])
     const status = await embeddedServerStatus()
@@ -230,7 +233,8 @@ describe('embedded PostgreSQL', () => {
   test('CLI: ensure prints only the URL; status prints one line', async () => {
     const url = await mainServer()
     const ensured = await cli(['ensure'], envMain())
-    assert.deepEqual(ensured, { code: 0, stdout: `${url}\n`, stderr: '' })
+    assert.deepEqual({ code: ensured.code, stderr: ensured.stderr }, { code: 0, stderr: '' })
+    equalSecret(ensured.stdout, `${url}\n`)
     const status = await cli(['status'], envMain())
     assert.deepEqual(status, {
       code: 0,
@@ -264,7 +268,7 @@ describe('embedded PostgreSQL', () => {
     const server = await ensureEmbeddedServer({ log: (l) => lines.push(l) })
     t.diagnostic(`recovery after SIGKILL: ${Math.round(performance.now() - t0)} ms`)
     assert.equal(server.startedNow, true)
-    assert.equal(server.url, url)
+    equalSecret(server.url, url)
     assert.notEqual(postmasterPid(mainDir), pid)
     assert.equal(lines[0], `Embedded PostgreSQL was not shut down cleanly (pid ${pid} is gone); recovering`)
     assert.equal(lines.at(-1), `Embedded PostgreSQL started on 127.0.0.1:${mainPort} (data: ${mainDir})`)
@@ -338,8 +342,8 @@ describe('embedded PostgreSQL', () => {
     const [a, b] = await Promise.all([cli(['ensure'], env), cli(['ensure'], env)])
     assert.equal(a.code, 0, a.stderr)
     assert.equal(b.code, 0, b.stderr)
-    assert.equal(a.stdout, b.stdout)
-    assert.match(a.stdout, new RegExp(`^postgresql://postgres:[^@]+@127\\.0\\.0\\.1:${port}/watify\\n$`))
+    equalSecret(a.stdout, b.stdout)
+    matchMasked(a.stdout, new RegExp(`^postgresql://postgres:\\*\\*\\*\\*@127\\.0\\.0\\.1:${port}/watify\\n$`))
     const startLines = (a.stderr + b.stderr).split('\n').filter((l) => l.startsWith('Embedded PostgreSQL started on'))
     assert.equal(startLines.length, 1, `exactly one process started it:\n${a.stderr}\n${b.stderr}`)
     assert.equal(postmastersIn(dir).length, 1)
@@ -377,7 +381,10 @@ describe('embedded PostgreSQL', () => {
     })
   })
 
-  test('a data dir under a 0700 folder (CI mktemp checkout) is made reachable for the postgres user', async () => {
+  const closedTitle = asRoot
+    ? 'a data dir under a 0700 folder (CI mktemp checkout) is made reachable for the postgres user'
+    : 'a data dir under a 0700 folder of our own is used as it is (no other OS user to let in)'
+  test(closedTitle, async () => {
     const closed = mkdtempSync(path.join(base, 'closed-'))
     assert.equal(statSync(closed).mode & 0o777, 0o700)
     const dir = path.join(closed, 'project', '.data', 'postgres')
@@ -386,11 +393,10 @@ describe('embedded PostgreSQL', () => {
     const env = { WATIFY_EMBEDDED_DIR: dir, WATIFY_EMBEDDED_PORT: String(port) }
     const r = await cli(['ensure'], env)
     assert.equal(r.code, 0, r.stderr)
-    assert.ok(
-      r.stderr.includes(`Made ${closed} traversable by the OS user \`postgres\` (chmod o+x) so the embedded PostgreSQL can reach its files\n`),
-      r.stderr,
-    )
-    assert.equal(statSync(closed).mode & 0o777, 0o701, 'search only, not read')
+    const made = `Made ${closed} traversable by the OS user \`postgres\` (chmod o+x) so the embedded PostgreSQL can reach its files\n`
+    // Only root runs the server as another OS user, so only root has a folder to open up.
+    assert.equal(r.stderr.includes(made), asRoot, r.stderr)
+    assert.equal(statSync(closed).mode & 0o777, asRoot ? 0o701 : 0o700, 'search only, not read; untouched when not needed')
     assert.deepEqual(await sql(r.stdout.trim(), 'SELECT 1 AS ok'), [{ ok: 1 }])
     assert.equal((await cli(['stop'], env)).code, 0)
   })
@@ -445,7 +451,8 @@ describe('embedded PostgreSQL', () => {
     const other = await freePort()
     const lines: string[] = []
     const server = await withEnv(mainDir, other, () => ensureEmbeddedServer({ log: (l) => lines.push(l) }))
-    assert.deepEqual({ url: server.url, startedNow: server.startedNow, pid: postmasterPid(mainDir) }, { url, startedNow: false, pid })
+    equalSecret(server.url, url)
+    assert.deepEqual({ startedNow: server.startedNow, pid: postmasterPid(mainDir) }, { startedNow: false, pid })
     assert.deepEqual(lines, [`Embedded PostgreSQL is running on port ${mainPort}; WATIFY_EMBEDDED_PORT=${other} takes effect after \`npm run db:stop\``])
     assert.deepEqual(await withEnv(mainDir, other, () => embeddedServerStatus()), { running: true, port: mainPort, dataDir: mainDir, pid })
   })

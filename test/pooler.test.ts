@@ -10,7 +10,7 @@ import pg from 'pg'
 
 import { buildDataset, datasetSize } from '../bench/dataset.ts'
 import type { LoadResult } from '../bench/pooler-load.ts'
-import { collect, ROOT, runCli } from './fixtures/cli.ts'
+import { collect, ROOT, runCli, shownUrl } from './fixtures/cli.ts'
 import { createTestDatabase, query, serverUrl, type TestDatabase } from './helpers/db.ts'
 import { migrationFolders } from './helpers/migrations.ts'
 import { pgbouncerSkipReason, startPgBouncer, type PgBouncer } from './helpers/pgbouncer.ts'
@@ -97,7 +97,7 @@ describe('behind PgBouncer (transaction mode)', { skip }, () => {
         for (const r of runs) {
           assert.equal(r.code, 2, r.stderr)
           assert.deepEqual(r.err, refusal(bouncer.port))
-          assert.deepEqual(r.out, [`Database: ${pooled} (DATABASE_URL from the environment)`])
+          assert.deepEqual(r.out, [`Database: ${shownUrl(pooled)} (DATABASE_URL from the environment)`])
         }
         const tables = await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`)
         assert.equal(tables[0]!.n, 0)
@@ -113,7 +113,7 @@ describe('behind PgBouncer (transaction mode)', { skip }, () => {
         const runs = await Promise.all(Array.from({ length: 5 }, () => runCli(['migrate'], { url: pooled, env: { DIRECT_DATABASE_URL: db.url } })))
         for (const r of runs) {
           assert.equal(r.code, 0, r.stderr)
-          assert.equal(r.out[0], `Database: ${db.url} (DIRECT_DATABASE_URL from the environment)`)
+          assert.equal(r.out[0], `Database: ${shownUrl(db.url)} (DIRECT_DATABASE_URL from the environment)`)
           assert.match(r.out.at(-1)!, new RegExp(`^Up to date: ${migrations.length} migrations applied`))
         }
         // One run applied everything; the four others waited for the lock, then found nothing pending.

@@ -13,7 +13,7 @@ import { describeDifference, diffCatalogs, snapshotCatalog, type CatalogSnapshot
 import { runStandalone } from '../src/migrate/runner.ts'
 import { createTestDatabase, query, type TestDatabase } from './helpers/db.ts'
 import { applyAllMigrations, migrationFile, migrationFolders, runScript } from './helpers/migrations.ts'
-import { STAGES, generatedHistory, projectDir } from './helpers/schema-stages.ts'
+import { PRISMA_CLI, STAGES, generatedHistory, projectDir } from './helpers/schema-stages.ts'
 
 const run = promisify(execFile)
 
@@ -198,8 +198,8 @@ test('001-005 are exactly what Prisma Migrate generates from the staged schema (
 })
 
 test('no drift: prisma migrate diff --from-migrations prisma/migrations --to-schema prisma/schema.prisma --exit-code', { timeout: 5 * 60_000 }, async () => {
-  const args = ['prisma', 'migrate', 'diff', '--from-migrations', 'prisma/migrations', '--to-schema', 'prisma/schema.prisma', '--exit-code']
-  const result = await run('npx', args, { cwd: projectDir, env: { ...process.env, DATABASE_URL: db.url } }).then(
+  const args = ['migrate', 'diff', '--from-migrations', 'prisma/migrations', '--to-schema', 'prisma/schema.prisma', '--exit-code']
+  const result = await run(PRISMA_CLI, args, { cwd: projectDir, env: { ...process.env, DATABASE_URL: db.url } }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => e,
   )

@@ -1,15 +1,14 @@
-// The setup the src/api tests share: a fresh database migrated by the real
-// `prisma migrate deploy`, a pg pool and the PrismaClient built on it, and the
-// two ways src/api can be called (the pool fast path and Prisma alone).
-import assert from 'node:assert/strict'
-
+// The setup the src/api tests share: a fresh database with the real history
+// applied (a copy of the run's migrated template), a pg pool and the PrismaClient
+// built on it, and the two ways src/api can be called (the pool fast path and
+// Prisma alone).
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 
 import type { ApiDb } from '../../src/api/index.ts'
 import { PrismaClient } from '../../src/generated/prisma/client.ts'
-import { createTestDatabase, query, type TestDatabase } from './db.ts'
-import { PRISMA_BIN, run } from './prisma.ts'
+import { query, type TestDatabase } from './db.ts'
+import { migratedDatabase } from './seeded.ts'
 
 export interface ApiTestDatabase {
   db: TestDatabase
@@ -23,7 +22,7 @@ export interface ApiTestDatabase {
 
 /** A migrated database `t_<prefix>_<random>`; on a setup failure nothing is left behind. */
 export async function openApiDatabase(prefix: string): Promise<ApiTestDatabase> {
-  const db = await createTestDatabase(prefix)
+  const db = await migratedDatabase(prefix)
   let pool: pg.Pool | undefined
   let prisma: PrismaClient | undefined
   const close = async () => {
@@ -32,8 +31,6 @@ export async function openApiDatabase(prefix: string): Promise<ApiTestDatabase> 
     await db.drop()
   }
   try {
-    const r = await run(PRISMA_BIN, ['migrate', 'deploy'], { env: { DATABASE_URL: db.url } })
-    assert.equal(r.code, 0, `prisma migrate deploy failed:\n${r.stdout}\n${r.stderr}`)
     // 4: room for the concurrent calls some cases make, on top of Prisma's own use of the pool.
     const p = (pool = new pg.Pool({ connectionString: db.url, max: 4 }))
     const c = (prisma = new PrismaClient({ adapter: new PrismaPg(p) }))

@@ -12,6 +12,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
+import { serverUrl } from './db.ts'
+
 const run = promisify(execFile)
 
 export const projectDir = fileURLToPath(new URL('../../', import.meta.url))
@@ -101,10 +103,17 @@ export function writeStages(schema = readFileSync(historySchemaPath, 'utf8')): s
   return files
 }
 
-/** `prisma migrate diff ... --script` through the project's CLI and config. */
+export const PRISMA_CLI = path.join(projectDir, 'node_modules', '.bin', 'prisma')
+
+/**
+ * `prisma migrate diff ... --script` through the project's CLI and config, on the tests'
+ * server (the CLI connects even to diff two schema files): with TEST_DATABASE_URL set, the
+ * project's own embedded server is not started for it.
+ */
 export async function prismaDiff(from: string, to: string): Promise<string> {
-  const args = ['prisma', 'migrate', 'diff', '--from-schema', from, '--to-schema', to, '--script']
-  const { stdout } = await run('npx', args, { cwd: projectDir, maxBuffer: 16 << 20 })
+  const args = ['migrate', 'diff', '--from-schema', from, '--to-schema', to, '--script']
+  const url = await serverUrl()
+  const { stdout } = await run(PRISMA_CLI, args, { cwd: projectDir, maxBuffer: 16 << 20, env: { ...process.env, DATABASE_URL: url, DIRECT_DATABASE_URL: url } })
   return stdout
 }
 
