@@ -123,12 +123,8 @@ interface FkRow {
 
 const ACTIONS: Record<string, string> = { a: 'NO ACTION', r: 'RESTRICT', c: 'CASCADE', n: 'SET NULL', d: 'SET DEFAULT' }
 
-/** Reads the catalog of `schema` (partitions count as their partitioned table) and checks it against the plan. */
-export async function checkScalePlan(client: pg.Client, opts: { schema: string; planPath?: string }): Promise<ScaleCheckResult> {
-  const planPath = path.resolve(projectRoot(), opts.planPath ?? DEFAULT_PLAN_PATH)
-  const plan = readPlan(planPath)
-  const schema = opts.schema
-
+/** The tables (partitions count as their partitioned table), unique rules, foreign keys and triggers of `schema`. */
+async function readScaleCatalog(client: pg.Client, schema: string): Promise<{ tables: TableRow[]; uniques: UniqueRow[]; fks: FkRow[]; triggers: Array<{ table: string; name: string; definition: string }> }> {
   const tables = (
     await client.query<{ oid: number; name: string; columns: Array<{ name: string; attnum: number; not_null: boolean }> }>(
       `SELECT c.oid::int AS oid, c.relname AS name,
@@ -190,10 +186,17 @@ export async function checkScalePlan(client: pg.Client, opts: { schema: string; 
     )
   ).rows
 
-  const placement = (t: string): 'distributed' | 'reference' | 'local' | 'unplanned' =>
-    Object.hasOwn(plan.distributed, t) ? 'distributed' : plan.reference.includes(t) ? 'reference' : plan.local.includes(t) ? 'local' : 'unplanned'
-  const dist = (t: string): DistributedTable | undefined => (Object.hasOwn(plan.distributed, t) ? plan.distributed[t] : undefined)
+  return { tables, uniques, fks, triggers }
+}
 
+type Placement = 'distributed' | 'reference' | 'local' | 'unplanned'
+
+/** What in the catalog would not survive the plan, one finding each. */
+function planFindings(
+  { tables, uniques, fks, triggers }: Awaited<ReturnType<typeof readScaleCatalog>>,
+  placement: (t: string) => Placement,
+  dist: (t: string) => DistributedTable | undefined,
+): Finding[] {
   const findings: Finding[] = []
   const add = (f: Omit<Finding, 'id'>) => findings.push({ id: [f.rule, f.table, ...(f.object ? [f.object] : [])].join(':'), ...f })
 
@@ -272,6 +275,19 @@ export async function checkScalePlan(client: pg.Client, opts: { schema: string; 
     })
   }
 
+  return findings
+}
+
+/** Reads the catalog of `schema` (partitions count as their partitioned table) and checks it against the plan. */
+export async function checkScalePlan(client: pg.Client, opts: { schema: string; planPath?: string }): Promise<ScaleCheckResult> {
+  const planPath = path.resolve(projectRoot(), opts.planPath ?? DEFAULT_PLAN_PATH)
+  const plan = readPlan(planPath)
+  const schema = opts.schema
+  const { tables, uniques, fks, triggers } = await readScaleCatalog(client, schema)
+  const placement = (t: string): Placement =>
+    Object.hasOwn(plan.distributed, t) ? 'distributed' : plan.reference.includes(t) ? 'reference' : plan.local.includes(t) ? 'local' : 'unplanned'
+  const dist = (t: string): DistributedTable | undefined => (Object.hasOwn(plan.distributed, t) ? plan.distributed[t] : undefined)
+  const findings = planFindings({ tables, uniques, fks, triggers }, placement, dist)
   for (const f of findings) if (Object.hasOwn(plan.accepted, f.id)) f.acceptedAs = plan.accepted[f.id]
   const ids = new Set(findings.map((f) => f.id))
   const present = new Set(tables.map((t) => t.name))
