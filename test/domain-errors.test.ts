@@ -36,7 +36,9 @@ SELECT i.relname, 'i', t.relname,
        array(SELECT a.attname::text FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(n, o)
                JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n ORDER BY k.o)
   FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid JOIN pg_class t ON t.oid = ix.indrelid
- WHERE t.relnamespace = current_schema()::regnamespace AND ix.indisunique AND t.relname NOT LIKE '\\_%' AND ${OWN_TABLE}
+ WHERE t.relnamespace = current_schema()::regnamespace AND t.relname NOT LIKE '\\_%' AND ${OWN_TABLE}
+   -- a unique rule a partitioned table cannot index: kept in a lookup table, raised under this index's name
+   AND (ix.indisunique OR coalesce(obj_description(i.oid, 'pg_class'), '') LIKE 'watify:unique%')
    AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid AND c.contype IN ('u', 'p', 'x'))`
 // SQLSTATEs raised by the schema's functions (RAISE ... USING ERRCODE = '...').
 const RAISES_SQL = `

@@ -32,7 +32,7 @@ describe('scale:check', () => {
     assert.match(r.stdout, /messages\s+distributed by subscriber_id \(co-location subscriber\)/)
     assert.match(r.stdout, /campaigns\s+reference/)
     assert.match(r.stdout, /_prisma_migrations\s+local/)
-    assert.match(r.stdout, /unique-without-distribution-column:messages:messages_whatsapp_message_id_key\n.*\n\s+becomes: the lookup table message_whatsapp_ids/)
+    assert.match(r.stdout, /trigger:messages:messages_unique_keys_insert\n.*\n\s+becomes: statements the api runs in the same transaction/)
     assert.match(r.stdout, /OK: nothing breaks the plan beyond its accepted list \(\d+ findings, all accepted\)/)
     const j = JSON.parse((await check(db.url, ['--json'])).stdout) as { ok: boolean; findings: Array<{ id: string; acceptedAs?: string }>; breaking: string[]; staleAccepted: string[] }
     assert.equal(j.ok, true)

@@ -22,7 +22,9 @@ export class LibpqClient extends pg.Client {
     // driverConfig gives the pool (which reads connectionTimeoutMillis too, for the whole
     // acquisition, waiting for a free connection included) more than the connection itself,
     // so that the client's own, host-naming error is the one that reaches the caller.
-    super(typeof config === 'object' && config.connectTimeoutMs !== undefined ? { ...config, connectionTimeoutMillis: config.connectTimeoutMs } : config)
+    // pg.Pool hands its clients options whose password is not enumerable (kept out of logs):
+    // a spread would drop it, so it is carried over by name.
+    super(typeof config === 'object' && config.connectTimeoutMs !== undefined ? { ...config, password: config.password, connectionTimeoutMillis: config.connectTimeoutMs } : config)
     if (typeof config === 'object' && (config as { sslmode?: unknown }).sslmode === 'prefer') fallBackToPlain((this as unknown as { connection: PgConnection }).connection)
   }
 

@@ -42,6 +42,8 @@ export interface RelationInfo {
   kind: string
   /** Where its rows are stored: changes with TRUNCATE, a rewrite, or (partitioned) a partition's. */
   storage: string
+  /** The relations that hold its rows: itself, or a partitioned table's leaf partitions. */
+  leaves: number[]
   columns: ColumnInfo[]
 }
 
@@ -53,10 +55,11 @@ export interface RelationInfo {
  * derived rows (lookup tables kept by triggers) and are left out.
  */
 export async function readRelations(client: pg.Client, scope: { schema?: string } = {}): Promise<RelationInfo[]> {
-  const r = await client.query<{ oid: string; schema: string; name: string; kind: string; storage: string; cols: Array<{ n: number; name: string; type: string }> | null }>(
+  const r = await client.query<{ oid: string; schema: string; name: string; kind: string; storage: string; leaves: string[]; cols: Array<{ n: number; name: string; type: string }> | null }>(
     `SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
             CASE c.relkind WHEN 'p' THEN coalesce((SELECT string_agg(l.relfilenode::text, ',' ORDER BY l.oid) FROM pg_partition_tree(c.oid) t JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf), '')
                            ELSE c.relfilenode::text END AS storage,
+            CASE c.relkind WHEN 'p' THEN array(SELECT t.relid::int8::text FROM pg_partition_tree(c.oid) t WHERE t.isleaf) ELSE ARRAY[c.oid::int8::text] END AS leaves,
             (SELECT json_agg(json_build_object('n', a.attnum, 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
                FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS cols
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -66,7 +69,7 @@ export async function readRelations(client: pg.Client, scope: { schema?: string 
       ORDER BY 2, 3`,
     [HISTORY_TABLE, scope.schema ?? null],
   )
-  return r.rows.map((x) => ({ oid: Number(x.oid), schema: x.schema, name: x.name, kind: x.kind, storage: x.storage, columns: (x.cols ?? []).map((c) => ({ attnum: c.n, name: c.name, type: c.type })) }))
+  return r.rows.map((x) => ({ oid: Number(x.oid), schema: x.schema, name: x.name, kind: x.kind, storage: x.storage, leaves: x.leaves.map(Number), columns: (x.cols ?? []).map((c) => ({ attnum: c.n, name: c.name, type: c.type })) }))
 }
 
 const QUERIES: Array<[CatalogObjectKind, string]> = [

@@ -50,11 +50,22 @@ async function readCatalog(client: pg.Client): Promise<Catalog> {
 }
 
 async function readXactStats(client: pg.Client): Promise<XactStats> {
-  // A partition's counts are its partitioned table's (readRelations lists that one).
-  const r = await client.query<{ relid: string; upd: string; del: string; ins: string }>(
-    `SELECT coalesce(pg_partition_root(relid), relid)::int8 AS relid, sum(n_tup_upd) AS upd, sum(n_tup_del) AS del, sum(n_tup_ins) AS ins FROM pg_stat_xact_user_tables GROUP BY 1`,
-  )
+  const r = await client.query<{ relid: string; upd: string; del: string; ins: string }>(`SELECT relid::int8 AS relid, n_tup_upd AS upd, n_tup_del AS del, n_tup_ins AS ins FROM pg_stat_xact_user_tables`)
   return new Map(r.rows.map((x) => [Number(x.relid), { upd: Number(x.upd), del: Number(x.del), ins: Number(x.ins) }]))
+}
+
+/**
+ * A table's counters: the sum over the relations holding its rows, as `rel` lists
+ * them (a partitioned table's partitions). Both readings are summed over the same
+ * relations, so a partition that became a table of its own is counted alike.
+ */
+function statsOf(stats: XactStats, rel: RelationInfo): { upd: number; del: number; ins: number } {
+  const out = { upd: 0, del: 0, ins: 0 }
+  for (const oid of rel.leaves) {
+    const x = stats.get(oid)
+    if (x) (out.upd += x.upd), (out.del += x.del), (out.ins += x.ins)
+  }
+  return out
 }
 
 const qualified = (r: RelationInfo): string => `${quoteIdent(r.schema)}.${quoteIdent(r.name)}`
@@ -106,8 +117,8 @@ function compare(before: Catalog, after: Catalog, s0: XactStats, s1: XactStats):
       t.changed.push({ before: b, after: a, droppedColumns, converted, rewritten: true, byName })
       continue
     }
-    const x0 = s0.get(oid) ?? { upd: 0, del: 0, ins: 0 }
-    const x1 = s1.get(oid) ?? { upd: 0, del: 0, ins: 0 }
+    const x0 = statsOf(s0, a)
+    const x1 = statsOf(s1, a)
     // A new relfilenode: TRUNCATE, or a rewrite (ALTER … TYPE, even to the same type with USING).
     const rewritten = a.storage !== b.storage
     if (droppedColumns.length || converted.length || rewritten || x1.upd > x0.upd || x1.del > x0.del) t.changed.push({ before: b, after: a, droppedColumns, converted, rewritten })
@@ -191,13 +202,14 @@ async function lossItems(client: pg.Client, schema: string, touched: Touched, be
     if (ch.rewritten && a.rows > 0) {
       for (const c of kept) {
         const i = ch.before.columns.findIndex((bc) => same(bc, c))
-        const changed = Number((await client.query(`SELECT count(*)::int8 AS n FROM (SELECT h${i} FROM ${hashTable(ch.before)} EXCEPT ALL SELECT ${hashOf(c)} FROM ${qualified(ch.after)}) x`)).rows[0].n)
+        // Values that now read differently; values made NULL are counted below as non-null values gone.
+        const changed = Number((await client.query(`SELECT count(*)::int8 AS n FROM (SELECT ${hashOf(c)} FROM ${qualified(ch.after)} WHERE ${quoteIdent(c.name)} IS NOT NULL EXCEPT ALL SELECT h${i} FROM ${hashTable(ch.before)}) x`)).rows[0].n)
         const from = ch.before.columns[i]!.type
         if (changed > 0 || from !== c.type) items.push({ kind: 'column-converted', table, column: c.name, from, to: c.type, nonNull: b.nonNull.get(c.name) ?? 0, changed })
       }
     }
-    const x1 = s1.get(ch.after.oid) ?? { upd: 0, del: 0, ins: 0 }
-    const x2 = s2.get(ch.after.oid) ?? { upd: 0, del: 0, ins: 0 }
+    const x1 = statsOf(s1, ch.after)
+    const x2 = statsOf(s2, ch.after)
     const deleted = Math.max(x2.del - x1.del, b.rows - a.rows, 0)
     const updated = x2.upd - x1.upd
     const inserted = x2.ins - x1.ins
