@@ -41,10 +41,17 @@ SELECT i.relname, 'i', t.relname,
    AND (ix.indisunique OR coalesce(obj_description(i.oid, 'pg_class'), '') LIKE 'watify:unique%')
    AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid AND c.contype IN ('u', 'p', 'x'))`
 // SQLSTATEs raised by the schema's functions (RAISE ... USING ERRCODE = '...').
+// Only trigger functions: what they raise reaches the backend from a write (a function the
+// commands call, such as messages_create_partitions, raises to the command, not to the app).
 const RAISES_SQL = `
 SELECT p.proname AS function, m[1] AS code
   FROM pg_proc p, regexp_matches(p.prosrc, 'ERRCODE\\s*=\\s*''([^'']+)''', 'g') m
- WHERE p.pronamespace = current_schema()::regnamespace`
+ WHERE p.pronamespace = current_schema()::regnamespace AND p.prorettype = 'trigger'::regtype`
+// A standard condition raised with CONSTRAINT = '<rule>' (010's lookup-table triggers) is that rule.
+const RAISED_RULES_SQL = `
+SELECT p.proname AS function, m[1] AS rule
+  FROM pg_proc p, regexp_matches(p.prosrc, 'CONSTRAINT\\s*=\\s*''([^'']+)''', 'g') m
+ WHERE p.pronamespace = current_schema()::regnamespace AND p.prorettype = 'trigger'::regtype`
 
 const camel = (c: string) => c.replace(/_([a-z0-9])/g, (_, x: string) => x.toUpperCase())
 const KIND: Record<string, string> = { c: 'check', u: 'unique', p: 'unique', i: 'unique', f: 'foreign_key', x: 'exclusion' }
@@ -61,9 +68,13 @@ test('every CHECK, UNIQUE, FOREIGN KEY and RAISE code of the migrated schema has
     assert.deepEqual({ kind: rule.kind, table: rule.table, fields: [...rule.fields] }, { kind: KIND[r.type], table: r.table, fields: r.columns.map(camel) }, r.name)
     assert.ok(errorClassForRule(r.name), `${r.name} maps to an error class`)
   }
-  const raises = await query<{ function: string; code: string }>(t.db.url, RAISES_SQL)
+  const raises = (await query<{ function: string; code: string }>(t.db.url, RAISES_SQL)).filter((r) => /^[0-9A-Z]{5}$/.test(r.code))
   assert.deepEqual(raises.map((r) => r.code).sort(), Object.keys(RAISED_CODES).sort(), 'RAISE codes without a mapping (or mappings of codes no longer raised)')
   for (const r of raises) assert.equal(RAISED_CODES[r.code]!.rule, r.function)
+  const conditions = (await query<{ function: string; code: string }>(t.db.url, RAISES_SQL)).filter((r) => !/^[0-9A-Z]{5}$/.test(r.code))
+  const named = await query<{ function: string; rule: string }>(t.db.url, RAISED_RULES_SQL)
+  for (const c of conditions) assert.ok(named.some((n) => n.function === c.function), `${c.function} raises ${c.code} without naming the rule (USING CONSTRAINT = '<rule>')`)
+  for (const n of named) assert.ok(DATABASE_RULES[n.rule], `${n.function} raises rule ${n.rule}, which has no mapping`)
 })
 
 // ---------------------------------------------------------------------------

@@ -43,22 +43,22 @@ describe('scale:check', () => {
   })
 
   test('a unique index without the distribution column, a foreign key from a reference table to a distributed one, a new table: each fails it, named', async () => {
-    await query(db.url, 'CREATE UNIQUE INDEX messages_wa_status_key ON messages (whatsapp_message_id, status)')
+    await query(db.url, 'CREATE UNIQUE INDEX group_members_joined_key ON group_members (group_id, joined_at)')
     try {
       const r = await check(db.url)
       assert.equal(r.code, 1, r.stdout + r.stderr)
-      assert.match(r.stderr, /Breaks the plan \(1\):\n\s+unique-without-distribution-column:messages:messages_wa_status_key\n.*does not include the distribution column `subscriber_id`/)
-      assert.match(r.stderr, /definition: CREATE UNIQUE INDEX messages_wa_status_key ON public\.messages USING btree \(whatsapp_message_id, status\)/)
+      assert.match(r.stderr, /Breaks the plan \(1\):\n\s+unique-without-distribution-column:group_members:group_members_joined_key\n.*does not include the distribution column `subscriber_id`/)
+      assert.match(r.stderr, /definition: CREATE UNIQUE INDEX group_members_joined_key ON public\.group_members USING btree \(group_id, joined_at\)/)
       assert.match(r.stderr, /Fix: .*add the id to "accepted" in prisma\/scale-plan\.json/)
     } finally {
-      await query(db.url, 'DROP INDEX messages_wa_status_key')
+      await query(db.url, 'DROP INDEX group_members_joined_key')
     }
     // With the distribution column the same rule is fine.
-    await query(db.url, 'CREATE UNIQUE INDEX messages_wa_subscriber_key ON messages (whatsapp_message_id, subscriber_id)')
+    await query(db.url, 'CREATE UNIQUE INDEX group_members_joined_subscriber_key ON group_members (joined_at, subscriber_id)')
     try {
       assert.equal((await check(db.url)).code, 0)
     } finally {
-      await query(db.url, 'DROP INDEX messages_wa_subscriber_key')
+      await query(db.url, 'DROP INDEX group_members_joined_subscriber_key')
     }
     await query(db.url, 'ALTER TABLE campaigns ADD COLUMN test_subscriber_id integer REFERENCES subscribers (id)')
     await query(db.url, 'CREATE TABLE scratch_notes (id serial PRIMARY KEY, body text)')
